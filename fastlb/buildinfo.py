@@ -1,0 +1,98 @@
+"""Facts about this build of fastlb: what ``-vv`` prints and what ``feature()`` answers."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+
+#: Native modules of the package, and what each one is for. A module that fails to import is
+#: reported as missing by ``-vv`` (the package then runs without it only where a fallback exists).
+NATIVE_MODULES: dict[str, str] = {
+    "fastlb._http1_cffi": "HTTP/1 parser, cffi binding",
+    "fastlb._fastpath": "HTTP/1 parser, Cython hot-path binding",
+    "fastlb._lb": "hashing and server maps",
+    "fastlb.engine._proxy": "proxy data plane",
+}
+
+
+def native_status() -> dict[str, bool]:
+    status = {}
+    for name in NATIVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            status[name] = False
+        else:
+            status[name] = True
+    return status
+
+
+def splice_available() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "splice")
+
+
+def simd_level() -> str:
+    """Which scanning path the HTTP parser uses in this process ('avx2', 'sse4.2', 'scalar')."""
+    try:
+        from .http1 import simd_level as parser_simd_level
+    except ImportError:
+        return "unavailable (parser not built)"
+    return parser_simd_level()
+
+
+def features() -> dict[str, bool]:
+    """Build features under HAProxy's names, as ``feature(NAME)`` and ``-vv`` see them."""
+    linux = sys.platform.startswith("linux")
+    return {
+        "EPOLL": linux,
+        "LINUX_SPLICE": splice_available(),
+        "REGEX": True,  # Python's re engine
+        "PCRE": False,
+        "PCRE2": False,
+        "OPENSSL": False,  # no TLS termination yet
+        "LUA": False,
+        "ZLIB": False,
+        "SLZ": False,
+        "PROMEX": True,
+        "TPROXY": False,
+        "NS": linux,
+        "THREAD": False,  # nbthread maps to worker processes, not threads
+        "CPU_AFFINITY": linux,
+        "GETADDRINFO": True,
+        "SYSTEMD": True,
+    }
+
+
+def build_facts() -> list[str]:
+    try:
+        import uvloop
+
+        uvloop_version = uvloop.__version__
+    except ImportError:
+        uvloop_version = "not installed"
+    try:
+        import cffi
+
+        cffi_version = cffi.__version__
+    except ImportError:
+        cffi_version = "not installed"
+    lines = [
+        "Build options :",
+        f"  Python: {platform.python_implementation()} {platform.python_version()} on {platform.machine()}",
+        f"  uvloop: {uvloop_version}",
+        f"  cffi: {cffi_version}",
+        f"  sanitizers: {'ASan+UBSan' if os.environ.get('FASTLB_SANITIZE') else 'off'}",
+        "",
+        "Native modules :",
+    ]
+    for name, ok in native_status().items():
+        lines.append(f"  {name:<24} {'compiled' if ok else 'MISSING'}  ({NATIVE_MODULES[name]})")
+    lines += [
+        "",
+        f"HTTP parser SIMD level : {simd_level()}",
+        f"splice() : {'available' if splice_available() else 'not available (recv/send fallback)'}",
+        "",
+        "Feature list : " + " ".join(("+" if on else "-") + name for name, on in features().items()),
+    ]
+    return lines

@@ -1,0 +1,47 @@
+import subprocess
+
+import pytest
+
+from fastlb.cli import UsageError, parse_args
+
+
+def test_flags_in_any_order_and_sf_takes_the_rest():
+    o = parse_args(["-D", "-f", "a.cfg", "-p", "/run/x.pid", "-f", "conf.d", "-q", "-sf", "12", "34"])
+    assert o.daemon and o.quiet
+    assert o.config_files == ["a.cfg", "conf.d"]
+    assert o.pidfile == "/run/x.pid"
+    assert o.finish_pids == [12, 34]
+
+
+def test_sf_then_more_flags():
+    o = parse_args(["-st", "5", "-f", "x.cfg"])
+    assert o.terminate_pids == [5]
+    assert o.config_files == ["x.cfg"]
+
+
+def test_double_dash_lists_files():
+    assert parse_args(["-c", "--", "a.cfg", "b.cfg"]).config_files == ["a.cfg", "b.cfg"]
+
+
+@pytest.mark.parametrize("argv", [["-f"], ["-n", "abc"], ["-Z"], ["file.cfg"], ["-sf", "x"]])
+def test_bad_command_lines(argv):
+    with pytest.raises(UsageError):
+        parse_args(argv)
+
+
+def test_version_names_dialect(fastlb):
+    out = subprocess.run([*fastlb, "-v"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("fastlb version ")
+    assert "HAProxy 2.6" in out
+
+
+def test_vv_reports_build_facts(fastlb):
+    out = subprocess.run([*fastlb, "-vv"], capture_output=True, text=True, check=True).stdout
+    for needle in ("Python:", "uvloop:", "Native modules", "HTTP parser SIMD level", "splice()", "-OPENSSL"):
+        assert needle in out
+
+
+def test_unknown_flag_prints_usage_and_fails(fastlb):
+    p = subprocess.run([*fastlb, "-Z"], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert "unknown option '-Z'" in p.stderr and "Usage" in p.stderr
