@@ -1,0 +1,126 @@
+/* fl_shm.h - layout of fastlb's shared memory segment.
+ *
+ * The master process maps one anonymous MAP_SHARED segment before forking the workers.
+ * It holds:
+ *   - a header (sizes, a state generation counter, runtime-settable limits),
+ *   - one fl_srv_state per server slot: written by the master only (health checks, runtime API),
+ *     read by every worker before each pick (the worker compares `generation` to notice changes),
+ *   - one fl_counters per (worker, object) pair: written by one worker only, read by the master
+ *     (and by whichever worker renders a stats page), summed over workers for statistics.
+ *
+ * Single writer per field, naturally aligned 32/64-bit words: no locks and no atomics are needed
+ * on x86-64 and aarch64 for torn-free reads; counters may be a few events stale, which is what
+ * HAProxy's own per-thread counters give as well.
+ */
+#ifndef FL_SHM_H
+#define FL_SHM_H
+
+#include <stdint.h>
+
+#define FL_SHM_MAGIC 0x666c6273686d3031ULL /* "flbshm01" */
+
+/* Latency histogram buckets (upper bounds in ms; the last bucket is +Inf). */
+#define FL_HIST_BUCKETS 16
+static const uint32_t fl_hist_bounds_ms[FL_HIST_BUCKETS - 1] = {
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000,
+};
+
+/* Server administrative flags (fl_srv_state.admin), as HAProxy's SRV_ADMF_*. */
+#define FL_SRV_ADMF_MAINT 0x01u /* forced maintenance (runtime API / config "disabled") */
+#define FL_SRV_ADMF_DRAIN 0x02u /* drain: no new connections except persistent ones */
+
+/* Server operational state (fl_srv_state.oper), as HAProxy's SRV_ST_*. */
+#define FL_SRV_ST_STOPPED 0u  /* DOWN */
+#define FL_SRV_ST_STARTING 1u /* UP, in slowstart */
+#define FL_SRV_ST_RUNNING 2u  /* UP */
+#define FL_SRV_ST_STOPPING 3u /* UP, but no new connections (going down) */
+
+typedef struct fl_srv_state {
+    uint32_t admin;       /* FL_SRV_ADMF_* */
+    uint32_t oper;        /* FL_SRV_ST_* */
+    uint32_t uweight;     /* user weight: configured or set by the runtime API, 0..256 */
+    uint32_t eweight;     /* effective weight after slowstart / agent percentages, 0..256*16 */
+    uint32_t maxconn;     /* 0 = unlimited */
+    uint32_t maxqueue;    /* 0 = unlimited */
+    uint32_t addr_gen;    /* bumped when the address below changes */
+    uint32_t in_use;      /* slot in use (dynamic servers) */
+    uint8_t addr[28];     /* struct sockaddr_in or sockaddr_in6, or all zero = unresolved */
+    uint32_t addr_len;
+    uint64_t last_change; /* unix time (s) of the last state change */
+    uint64_t down_time;   /* total seconds spent DOWN before last_change */
+    uint32_t check_status;/* index into the check status names table (stats "check_status") */
+    uint32_t check_code;  /* last L7 status code of the check */
+    uint32_t check_duration_ms;
+    uint32_t chk_fail;    /* failed checks */
+    uint32_t chk_down;    /* UP->DOWN transitions */
+    uint32_t pad;
+} fl_srv_state_t;
+
+typedef struct fl_counters {
+    uint64_t cur_sess;       /* scur: current sessions of this worker (gauge) */
+    uint64_t max_sess;       /* smax: max of cur_sess seen by this worker */
+    uint64_t cum_sess;       /* stot */
+    uint64_t cum_conn;       /* conn_tot: accepted connections (frontends) */
+    uint64_t bytes_in;       /* bin: bytes received from clients (frontend/backend/server view) */
+    uint64_t bytes_out;      /* bout: bytes sent to clients */
+    uint64_t denied_req;     /* dreq */
+    uint64_t denied_resp;    /* dresp */
+    uint64_t denied_conn;    /* dcon */
+    uint64_t failed_req;     /* ereq */
+    uint64_t failed_conns;   /* econ */
+    uint64_t failed_resp;    /* eresp */
+    uint64_t retries;        /* wretr */
+    uint64_t redispatches;   /* wredis */
+    uint64_t failed_rewrites;/* wrew */
+    uint64_t cum_req;        /* req_tot */
+    uint64_t http_rsp[6];    /* hrsp_1xx .. hrsp_5xx, hrsp_other */
+    uint64_t cli_aborts;     /* cli_abrt */
+    uint64_t srv_aborts;     /* srv_abrt */
+    uint64_t cur_queue;      /* qcur (gauge) */
+    uint64_t max_queue;      /* qmax */
+    uint64_t cum_lbconn;     /* lbtot: times selected by the balancer */
+    uint64_t last_sess;      /* unix time (s) of the last session */
+    uint64_t connect_new;    /* connect: new server connections */
+    uint64_t connect_reuse;  /* reuse: reused idle server connections */
+    uint64_t intercepted;    /* intercepted requests (stats page, redirects, returns) */
+    uint64_t q_time_sum;     /* ms, with time_samples: averages for qtime/ctime/rtime/ttime */
+    uint64_t c_time_sum;
+    uint64_t r_time_sum;
+    uint64_t t_time_sum;
+    uint64_t time_samples;
+    uint64_t rsp_time_hist[FL_HIST_BUCKETS];  /* response time (Tr) histogram */
+    uint64_t conn_time_hist[FL_HIST_BUCKETS]; /* connect time (Tc) histogram */
+} fl_counters_t;
+
+typedef struct fl_shm_header {
+    uint64_t magic;
+    uint32_t nb_workers;
+    uint32_t nb_servers;      /* server slots, including spares for dynamic servers */
+    uint32_t nb_counters;     /* counter slots per worker */
+    uint32_t pad0;
+    uint64_t generation;      /* bumped by the master after every server state write */
+    uint64_t global_maxconn;  /* runtime "set maxconn global" */
+    uint64_t start_time;      /* unix time the master started */
+    uint64_t pad1[8];
+} fl_shm_header_t;
+
+/* Segment layout: header | fl_srv_state[nb_servers] | fl_counters[nb_workers][nb_counters] */
+static inline fl_srv_state_t *fl_shm_servers(void *base)
+{
+    return (fl_srv_state_t *)((char *)base + sizeof(fl_shm_header_t));
+}
+
+static inline fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    char *p = (char *)fl_shm_servers(base) + (uint64_t)h->nb_servers * sizeof(fl_srv_state_t);
+    return (fl_counters_t *)p + (uint64_t)worker * h->nb_counters;
+}
+
+static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters)
+{
+    return sizeof(fl_shm_header_t) + (uint64_t)nb_servers * sizeof(fl_srv_state_t) +
+           (uint64_t)nb_workers * nb_counters * sizeof(fl_counters_t);
+}
+
+#endif /* FL_SHM_H */

@@ -1,0 +1,102 @@
+# cython: language_level=3
+"""fastlb's data plane: one Worker per worker process, driving TCP and HTTP streams from an
+epoll set of its own (see _core.pxi for why), with server state and counters in shared memory."""
+
+import socket as _socket
+
+include "_decl.pxi"
+
+include "_core.pxi"
+include "_objs.pxi"
+include "_stream.pxi"
+include "_worker.pxi"
+include "_tcp.pxi"
+include "_http_stub.pxi"
+
+
+cdef void build_runtime(Worker w, plan) except *:
+    """Create the runtime objects of `plan` for worker `w`."""
+    cdef FrontendRt fe
+    cdef BackendRt be
+    cdef ServerRt s
+    cdef Listener l
+    cdef fl_srv_state_t *states = fl_shm_servers(w.shm_base)
+    cdef bytes sa
+    conn_modes = {"keep-alive": CONN_KAL, "server-close": CONN_SCL, "close": CONN_CLO}
+    for bp in plan.backends:
+        be = BackendRt()
+        be.index = bp.index
+        be.counter_slot = bp.counter_slot
+        be.name = bp.name
+        be.id = bp.id
+        be.http = bp.mode == "http"
+        be.cnt = w.counters + <int>bp.counter_slot
+        be.servers = []
+        be.queue = []
+        be.t_connect = bp.t_connect
+        be.t_server = bp.t_server
+        be.t_queue = bp.t_queue
+        be.t_tunnel = bp.t_tunnel
+        be.t_server_fin = bp.t_server_fin
+        be.retries = bp.retries
+        be.redispatch = bp.redispatch
+        be.abortonclose = "abortonclose" in bp.conf.options or bp.conf.abortonclose
+        be.allbackups = "allbackups" in bp.conf.options
+        be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
+        for sp in bp.servers:
+            s = ServerRt()
+            s.slot = sp.slot
+            s.counter_slot = sp.counter_slot
+            s.name = sp.name
+            s.id = sp.id
+            s.backend = be
+            s.state = states + <int>sp.slot
+            s.cnt = w.counters + <int>sp.counter_slot
+            sa = sp.sockaddr
+            memcpy(&s.addr, <char *>sa, len(sa))
+            s.addrlen = len(sa)
+            s.addr_gen_seen = s.state.addr_gen
+            s.port_from_client = sp.port is None and sp.family != _socket.AF_UNIX
+            s.port_offset = sp.port_offset
+            s.backup = sp.backup
+            s.conf_weight = sp.weight
+            s.cookie = sp.cookie.encode() if sp.cookie else None
+            s.queue = []
+            s.idle = []
+            be.servers.append(s)
+            w.servers.append(s)
+        be.rebuild()
+        w.backends.append(be)
+        w.backends_by_name[be.name] = be
+    for fp in plan.frontends:
+        fe = FrontendRt()
+        fe.index = fp.index
+        fe.counter_slot = fp.counter_slot
+        fe.name = fp.name
+        fe.id = fp.id
+        fe.http = fp.mode == "http"
+        fe.cnt = w.counters + <int>fp.counter_slot
+        fe.maxconn = -(-fp.maxconn // plan.nbworkers) if fp.maxconn else 0
+        fe.t_client = fp.t_client
+        fe.t_client_fin = fp.t_client_fin
+        fe.t_http_request = fp.t_http_request
+        fe.t_http_keep_alive = fp.t_http_keep_alive
+        fe.t_tunnel = fp.t_tunnel
+        fe.conn_mode = conn_modes.get(fp.conn_mode, CONN_KAL)
+        fe.default_backend = w.backends_by_name.get(fp.default_backend) if fp.default_backend else None
+        fe.plan = fp
+        fe.listeners = []
+        for lp in fp.listeners:
+            l = Listener()
+            l.ep = Endpoint()
+            l.ep.owner = l
+            l.ep.role = 2
+            l.fe = fe
+            l.w = w
+            l.name = lp.name
+            l.cnt = w.counters + <int>lp.counter_slot
+            l.maxconn = -(-lp.maxconn // plan.nbworkers) if lp.maxconn else 0
+            fe.listeners.append(l)
+            w.listeners.append(l)
+        w.frontends.append(fe)
+    w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation

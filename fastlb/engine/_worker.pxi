@@ -1,0 +1,393 @@
+# The worker: owns the epoll set, the timers, the buffer pool and the runtime objects, and runs
+# the dispatch loop from a uvloop reader callback on the epoll fd.
+
+DEF MAX_EVENTS = 256
+
+
+cdef str sockaddr_text(sockaddr *sa):
+    """'ip:port' of an IPv4/IPv6 socket address ('unix' for UNIX sockets)."""
+    cdef char buf[64]
+    if sa.sa_family == AF_INET:
+        inet_ntop(AF_INET, &(<sockaddr_in *>sa).sin_addr, buf, 64)
+        return f"{buf.decode()}:{ntohs((<sockaddr_in *>sa).sin_port)}"
+    if sa.sa_family == AF_INET6:
+        inet_ntop(AF_INET6, &(<sockaddr_in6 *>sa).sin6_addr, buf, 64)
+        return f"{buf.decode()}:{ntohs((<sockaddr_in6 *>sa).sin6_port)}"
+    return "unix"
+DEF ACCEPT_BATCH = 64
+
+
+cdef class Worker:
+    cdef int epfd
+    cdef epoll_event *events
+    cdef readonly uint64_t now            # monotonic ms, updated once per dispatch round
+    cdef Timers timers
+    cdef BufPool bufs
+    cdef PipePool pipes
+    cdef list pending                     # Endpoints to run again without a new event
+    cdef list graveyard                   # closed Endpoints, kept alive until the round ends
+    cdef readonly list listeners
+    cdef readonly list frontends
+    cdef readonly list backends
+    cdef readonly list servers
+    cdef dict backends_by_name
+    cdef object loop
+    cdef object tick_handle
+    cdef object shm                       # the mmap (kept alive)
+    cdef char *shm_base
+    cdef fl_counters_t *counters          # this worker's counter slots
+    cdef fl_counters_t global_cnt         # process-wide counters (show info)
+    cdef readonly int worker_index
+    cdef readonly int cur_conn
+    cdef int maxconn                      # this worker's share of global maxconn (0 = none)
+    cdef readonly int stopping            # soft stop: listeners closed, finish streams
+    cdef uint64_t state_gen_seen
+    cdef readonly uint64_t streams_total
+    cdef uint32_t bufsize
+    cdef uint32_t maxrewrite
+    cdef int maxhdr
+    cdef object on_idle_exit              # called once stopping and no stream is left
+    cdef set streams                      # live streams (for soft stop and show sess)
+    cdef object log_cb                    # Python callable for log lines, or None
+
+    def __cinit__(self):
+        self.epfd = -1
+        self.events = NULL
+
+    def __init__(self, loop, plan, shm, int worker_index):
+        self.loop = loop
+        self.worker_index = worker_index
+        self.epfd = epoll_create1(EPOLL_CLOEXEC)
+        if self.epfd < 0:
+            raise OSError(errno, "epoll_create1")
+        self.events = <epoll_event *>malloc(sizeof(epoll_event) * MAX_EVENTS)
+        self.now = mono_ms()
+        self.timers = Timers(self.now)
+        self.bufsize = plan.bufsize
+        self.maxrewrite = plan.maxrewrite
+        self.maxhdr = plan.maxhdr
+        self.bufs = BufPool(plan.bufsize)
+        self.pipes = PipePool(plan.pipesize, plan.maxpipes)
+        self.pending = []
+        self.graveyard = []
+        self.listeners = []
+        self.frontends = []
+        self.backends = []
+        self.servers = []
+        self.backends_by_name = {}
+        self.streams = set()
+        self.maxconn = plan.worker_maxconn
+        self.shm = shm
+        cdef unsigned char[::1] view = shm
+        self.shm_base = <char *>&view[0]
+        self.counters = fl_shm_counters(self.shm_base, worker_index)
+        self.log_cb = None
+        build_runtime(self, plan)
+
+    def __dealloc__(self):
+        if self.epfd >= 0:
+            close(self.epfd)
+        if self.events != NULL:
+            free(self.events)
+
+    # -- start / stop ---------------------------------------------------------------------------
+
+    def start(self, listen_fds):
+        """Attach the listening sockets (fd per listener, in plan order) and start serving."""
+        cdef Listener l
+        cdef int fd
+        for l, fd in zip(self.listeners, listen_fds):
+            l.ep.fd = fd
+            self.register(l.ep, EPOLLIN | EPOLLET)
+        self.loop.add_reader(self.epfd, self._on_epoll)
+        self._arm_tick()
+
+    def _arm_tick(self):
+        self.tick_handle = self.loop.call_later(TICK_MS / 1000.0, self._on_tick)
+
+    def _on_tick(self):
+        self.round(0)
+        if self.epfd >= 0:
+            self._arm_tick()
+
+    def _on_epoll(self):
+        self.round(0)
+
+    def set_log_callback(self, cb):
+        self.log_cb = cb
+
+    def soft_stop(self, on_idle_exit=None):
+        """Stop accepting (close listeners) and call `on_idle_exit` once no stream is left."""
+        cdef Listener l
+        self.stopping = 1
+        self.on_idle_exit = on_idle_exit
+        for l in self.listeners:
+            if l.ep.fd >= 0:
+                self.close_ep(l.ep, 0)
+        self._check_idle_exit()
+
+    def pause_listeners(self):
+        cdef Listener l
+        for l in self.listeners:
+            l.paused |= 2
+
+    def resume_listeners(self):
+        cdef Listener l
+        for l in self.listeners:
+            l.paused &= ~2
+            self.wake(l.ep)
+        self.round(0)
+
+    def hard_stop(self):
+        cdef Stream s
+        cdef Listener l
+        for s in list(self.streams):
+            s.abort(0)
+        for l in self.listeners:
+            if l.ep.fd >= 0:
+                self.close_ep(l.ep, 0)
+        self.stopping = 1
+        self.graveyard.clear()
+
+    def shutdown(self):
+        self.loop.remove_reader(self.epfd)
+        if self.tick_handle is not None:
+            self.tick_handle.cancel()
+        close(self.epfd)
+        self.epfd = -1
+
+    cdef void _check_idle_exit(self) noexcept:
+        if self.stopping and not self.streams and self.on_idle_exit is not None:
+            cb = self.on_idle_exit
+            self.on_idle_exit = None
+            try:
+                self.loop.call_soon(cb)
+            except Exception:
+                pass
+
+    # -- event loop --------------------------------------------------------------------------------
+
+    cdef inline void register(self, Endpoint ep, uint32_t events) noexcept:
+        cdef epoll_event ev
+        ev.events = events
+        ev.data.ptr = <void *>ep
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, ep.fd, &ev) == 0:
+            Py_INCREF(ep)
+            ep.flags |= EP_REGISTERED
+        else:
+            ep.last_errno = errno
+            ep.flags |= EP_ERROR
+
+    cdef inline void close_ep(self, Endpoint ep, bint reset) noexcept:
+        """Close the socket. The Endpoint stays valid until the end of the dispatch round, so that
+        events of the same batch that still point at it see a closed endpoint and are ignored."""
+        if ep.fd < 0:
+            return
+        if reset:
+            set_linger0(ep.fd)
+        close(ep.fd)
+        ep.fd = -1
+        ep.flags = (ep.flags | EP_CLOSED) & ~(EP_CAN_READ | EP_CAN_WRITE)
+        if ep.flags & EP_REGISTERED:
+            ep.flags &= ~EP_REGISTERED
+            self.graveyard.append(ep)
+            Py_DECREF(ep)
+
+    cdef inline void wake(self, Endpoint ep) noexcept:
+        """Run the endpoint's owner again in this round (work left without a new event)."""
+        self.pending.append(ep)
+
+    cdef void round(self, int timeout) noexcept:
+        cdef int n, i, loops = 0
+        cdef Endpoint ep
+        cdef list pend
+        cdef uint64_t gen
+        while True:
+            n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout)
+            self.now = mono_ms()
+            gen = (<fl_shm_header_t *>self.shm_base).generation
+            if gen != self.state_gen_seen:
+                self.state_gen_seen = gen
+                self.refresh_server_states()
+            for i in range(n):
+                ep = <Endpoint>self.events[i].data.ptr
+                if ep.fd >= 0:
+                    ep.on_events(self.events[i].events)
+            while self.pending:
+                pend = self.pending
+                self.pending = []
+                for ep in pend:
+                    if ep.fd >= 0 and ep.owner is not None:
+                        ep.owner.on_io(ep)
+            self.timers.run(self.now)
+            while self.pending:
+                pend = self.pending
+                self.pending = []
+                for ep in pend:
+                    if ep.fd >= 0 and ep.owner is not None:
+                        ep.owner.on_io(ep)
+            if self.graveyard:
+                self.graveyard = []
+            loops += 1
+            if n < MAX_EVENTS or loops >= 4:
+                break
+        if self.stopping:
+            self._check_idle_exit()
+
+    cdef void refresh_server_states(self) noexcept:
+        cdef BackendRt be
+        cdef ServerRt s
+        for s in self.servers:
+            s.refresh_addr()
+        for be in self.backends:
+            be.rebuild()
+            if be.lb is not None:
+                try:
+                    be.lb.sync_states()
+                except Exception:
+                    pass
+            # a server that came back or got room may serve queued streams
+            self.dequeue_backend(be)
+
+    # -- accepting -------------------------------------------------------------------------------
+
+    cdef void accept_from(self, Listener l) noexcept:
+        cdef int i, fd
+        cdef sockaddr_in6 peer
+        cdef socklen_t plen
+        cdef FrontendRt fe = l.fe
+        l.in_pending = 0
+        if l.ep.fd < 0:
+            return
+        for i in range(ACCEPT_BATCH):
+            if l.paused & 2:
+                return
+            if (self.maxconn and self.cur_conn >= self.maxconn) or \
+                    (fe.maxconn and fe.cur_conn >= fe.maxconn) or \
+                    (l.maxconn and l.cur_conn >= l.maxconn):
+                l.paused |= 1
+                return           # resumed from stream_closed() when a slot frees up
+            plen = sizeof(peer)
+            fd = accept4(l.ep.fd, <sockaddr *>&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC)
+            if fd < 0:
+                if errno == EINTR or errno == ECONNABORTED:
+                    continue
+                if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
+                    # out of descriptors: retry on the next tick rather than spinning
+                    l.ep.flags |= EP_CAN_READ
+                    return
+                l.ep.flags &= ~EP_CAN_READ
+                return
+            self.stream_opened(l)
+            l.cnt.cum_conn += 1
+            fe.cnt.cum_conn += 1
+            self.global_cnt.cum_conn += 1
+            if fe.http:
+                new_http_stream(self, l, fd, &peer, plen)
+            else:
+                new_tcp_stream(self, l, fd, &peer, plen)
+        # batch exhausted: more connections may wait, come back after other work
+        if not l.in_pending:
+            l.in_pending = 1
+            self.wake(l.ep)
+
+    cdef inline void stream_opened(self, Listener l) noexcept:
+        cdef FrontendRt fe = l.fe
+        self.cur_conn += 1
+        fe.cur_conn += 1
+        l.cur_conn += 1
+        self.streams_total += 1
+        fe.cnt.cur_sess = fe.cur_conn
+        if <uint64_t>fe.cur_conn > fe.cnt.max_sess:
+            fe.cnt.max_sess = fe.cur_conn
+        fe.cnt.cum_sess += 1
+        l.cnt.cum_sess += 1
+        l.cnt.cur_sess = l.cur_conn
+
+    cdef inline void stream_closed(self, Listener l) noexcept:
+        cdef FrontendRt fe = l.fe
+        cdef Listener x
+        self.cur_conn -= 1
+        fe.cur_conn -= 1
+        l.cur_conn -= 1
+        fe.cnt.cur_sess = fe.cur_conn
+        l.cnt.cur_sess = l.cur_conn
+        # a freed slot may let a listener that hit a limit accept again
+        if l.paused & 1:
+            l.paused &= ~1
+            if not l.in_pending:
+                l.in_pending = 1
+                self.wake(l.ep)
+        if self.maxconn and self.cur_conn == self.maxconn - 1:
+            for x in self.listeners:
+                if x.paused & 1:
+                    x.paused &= ~1
+                    if not x.in_pending:
+                        x.in_pending = 1
+                        self.wake(x.ep)
+
+    # -- queues ----------------------------------------------------------------------------------
+
+    cdef void dequeue_server(self, ServerRt s) noexcept:
+        """A connection slot of `s` freed up: hand it to the oldest stream waiting for `s` or for
+        any server of its backend."""
+        cdef Stream st
+        cdef BackendRt be = s.backend
+        while s.has_room() and s.is_usable():
+            if s.queue:
+                st = <Stream>s.queue.pop(0)
+            elif be.queue:
+                st = <Stream>be.queue.pop(0)
+            else:
+                return
+            st.leave_queue(s)
+
+    cdef void dequeue_backend(self, BackendRt be) noexcept:
+        cdef ServerRt s
+        if not be.queue:
+            for s in be.servers:
+                if s.queue and s.has_room() and s.is_usable():
+                    self.dequeue_server(s)
+            return
+        for s in be.servers:
+            if s.has_room() and s.is_usable():
+                self.dequeue_server(s)
+                if not be.queue:
+                    break
+
+    # -- logging ---------------------------------------------------------------------------------
+
+    cdef void log_tcp(self, Stream s) noexcept:
+        """Hand a finished TCP stream's log fields to the Python log callback."""
+        cdef int64_t tt = <int64_t>(self.now - s.t_accept)
+        try:
+            self.log_cb({
+                "mode": "tcp",
+                "client": sockaddr_text(<sockaddr *>&s.caddr),
+                "accept_us": s.t_accept_wall_us,
+                "frontend": s.fe.name,
+                "listener": s.li.name,
+                "backend": s.be.name if s.be is not None else "<NOSRV>",
+                "server": s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>",
+                "Tw": s.tw, "Tc": s.tc, "Tt": tt,
+                "bytes_read": s.bytes_out, "bytes_in": s.bytes_in,
+                "termination": chr(s.term_cause) + chr(s.term_state),
+                "actconn": self.cur_conn, "feconn": s.fe.cur_conn,
+                "beconn": s.be.cur_conn if s.be is not None else 0,
+                "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
+                "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
+            })
+        except Exception:
+            pass
+
+    # -- introspection for tests, stats and the runtime API ------------------------------------
+
+    def info(self):
+        return {
+            "cur_conn": self.cur_conn,
+            "streams_total": self.streams_total,
+            "buffers_allocated": self.bufs.allocated,
+            "buffers_free": self.bufs.nfree,
+            "pipes_free": self.pipes.nfree,
+            "timers": self.timers.count,
+        }

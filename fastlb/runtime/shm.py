@@ -1,0 +1,28 @@
+"""Creating and initialising the shared-memory segment of a plan."""
+from __future__ import annotations
+
+import time
+
+from ..engine._shm import SRV_ADMF_MAINT, SRV_ST_RUNNING, SharedState
+from .plan import Plan
+
+
+def init_shared_state(plan: Plan) -> SharedState:
+    """A new segment with every configured server in its initial state: UP (HAProxy starts
+    servers up, checks take them down after `fall` failures), in maintenance if `disabled`."""
+    shm = SharedState(plan.nbworkers, plan.server_slots, plan.counter_slots)
+    now = int(time.time())
+    for sp in plan.servers:
+        shm.set_server(
+            sp.slot, bump=False,
+            admin=SRV_ADMF_MAINT if sp.disabled else 0,
+            oper=SRV_ST_RUNNING,
+            uweight=sp.weight, eweight=sp.weight,
+            maxconn=sp.maxconn, maxqueue=sp.maxqueue,
+            in_use=1, last_change=now,
+        )
+        if len(sp.sockaddr) <= 28:
+            shm.set_server(sp.slot, bump=False, addr=sp.sockaddr)
+    shm.global_maxconn = plan.maxconn
+    shm.start_time = now
+    return shm

@@ -1,0 +1,49 @@
+"""A worker process: its own uvloop, the data plane of fastlb.engine, the listening sockets it
+was given, and the signals the master forwards."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from .plan import Plan
+
+
+def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int) -> int:
+    import uvloop
+
+    from ..engine._proxy import Worker
+
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                signal.SIGTTOU, signal.SIGTTIN, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = Worker(loop, plan, shm.mm, index)
+    worker.start(listen_fds)
+
+    def soft_stop() -> None:
+        worker.soft_stop(loop.stop)
+
+    def hard_stop() -> None:
+        worker.hard_stop()
+        loop.stop()
+
+    def master_gone() -> None:
+        # the master died without telling us (killed): do not serve alone forever
+        loop.remove_reader(master_pipe)
+        hard_stop()
+
+    loop.add_signal_handler(signal.SIGUSR1, soft_stop)
+    loop.add_signal_handler(signal.SIGTERM, hard_stop)
+    loop.add_signal_handler(signal.SIGINT, hard_stop)
+    loop.add_signal_handler(signal.SIGTTOU, worker.pause_listeners)
+    loop.add_signal_handler(signal.SIGTTIN, worker.resume_listeners)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    loop.add_reader(master_pipe, master_gone)
+    try:
+        loop.run_forever()
+    finally:
+        worker.shutdown()
+    os.close(master_pipe)
+    return 0
