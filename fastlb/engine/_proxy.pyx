@@ -1,8 +1,13 @@
+# distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c csrc/fl_cpu.c
 # cython: language_level=3
 """fastlb's data plane: one Worker per worker process, driving TCP and HTTP streams from an
 epoll set of its own (see _core.pxi for why), with server state and counters in shared memory."""
 
 import socket as _socket
+
+from fastlb._fl_http cimport *
+
+from .errors import DEFAULT_ERRORS, error_pages
 
 include "_decl.pxi"
 
@@ -11,7 +16,7 @@ include "_objs.pxi"
 include "_stream.pxi"
 include "_worker.pxi"
 include "_tcp.pxi"
-include "_http_stub.pxi"
+include "_http.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
@@ -43,6 +48,9 @@ cdef void build_runtime(Worker w, plan) except *:
         be.abortonclose = "abortonclose" in bp.conf.options or bp.conf.abortonclose
         be.allbackups = "allbackups" in bp.conf.options
         be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
+        be.plan = bp
+        be.xff = make_xff(bp.conf.forwardfor)
+        be.errpages = error_pages(bp.conf.errorfiles)
         for sp in bp.servers:
             s = ServerRt()
             s.slot = sp.slot
@@ -63,6 +71,10 @@ cdef void build_runtime(Worker w, plan) except *:
             s.cookie = sp.cookie.encode() if sp.cookie else None
             s.queue = []
             s.idle = []
+            pool = IdleConnPool()
+            pool.srv = s
+            pool.w = w
+            s.pool = pool
             be.servers.append(s)
             w.servers.append(s)
         be.rebuild()
@@ -85,6 +97,9 @@ cdef void build_runtime(Worker w, plan) except *:
         fe.conn_mode = conn_modes.get(fp.conn_mode, CONN_KAL)
         fe.default_backend = w.backends_by_name.get(fp.default_backend) if fp.default_backend else None
         fe.plan = fp
+        fe.xff = make_xff(fp.conf.forwardfor)
+        fe.errpages = error_pages(fp.conf.errorfiles)
+        fe.router = fp.router
         fe.listeners = []
         for lp in fp.listeners:
             l = Listener()
@@ -100,3 +115,9 @@ cdef void build_runtime(Worker w, plan) except *:
             w.listeners.append(l)
         w.frontends.append(fe)
     w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation
+
+
+cdef XffConf make_xff(ff):
+    if ff is None:
+        return None
+    return XffConf(ff.header or "X-Forwarded-For", ff.if_none, ff.except_net)

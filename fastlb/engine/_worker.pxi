@@ -49,6 +49,7 @@ cdef class Worker:
     cdef object on_idle_exit              # called once stopping and no stream is left
     cdef set streams                      # live streams (for soft stop and show sess)
     cdef object log_cb                    # Python callable for log lines, or None
+    cdef fl_http_hdr *hdrs                # scratch header array for parsing (maxhdr entries)
 
     def __cinit__(self):
         self.epfd = -1
@@ -61,6 +62,7 @@ cdef class Worker:
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1")
         self.events = <epoll_event *>malloc(sizeof(epoll_event) * MAX_EVENTS)
+        self.hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * plan.maxhdr)
         self.now = mono_ms()
         self.timers = Timers(self.now)
         self.bufsize = plan.bufsize
@@ -89,6 +91,8 @@ cdef class Worker:
             close(self.epfd)
         if self.events != NULL:
             free(self.events)
+        if self.hdrs != NULL:
+            free(self.hdrs)
 
     # -- start / stop ---------------------------------------------------------------------------
 

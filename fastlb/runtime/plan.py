@@ -107,6 +107,7 @@ class FrontendPlan:
     t_http_keep_alive: int
     t_tunnel: int
     conn_mode: str
+    router: object = None  # compiled use_backend rules (engine Router), None = default backend only
 
 
 @dataclass
