@@ -1,0 +1,63 @@
+"""Diagnostics (errors, warnings, notices) and their HAProxy-shaped rendering."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .model import Config
+
+Level = Literal["ALERT", "WARNING", "NOTICE"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about the configuration. ``file``/``line`` are empty/0 for messages that are
+    about the whole configuration (e.g. a missing backend found after parsing)."""
+
+    level: Level
+    file: str
+    line: int
+    message: str
+    #: HAProxy prints some messages as "parsing [file:line] : msg" and others (servers, binds)
+    #: as "[file:line] : msg"; this keeps the prefix it uses.
+    prefix: str = "parsing "
+
+    def render(self, pid: int | None = None) -> str:
+        pid = os.getpid() if pid is None else pid
+        tag = f"[{self.level}]"
+        where = f"{self.prefix}[{self.file}:{self.line}] : " if self.file else ""
+        return f"{tag:<10} ({pid}) : config : {where}{self.message}"
+
+
+@dataclass
+class LoadResult:
+    """What ``load_config`` returns: the configuration if it is usable, and every diagnostic."""
+
+    config: Config | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.level == "ALERT" for d in self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.level == "ALERT"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.level == "WARNING"]
+
+    def report(self, quiet: bool = False, pid: int | None = None) -> str:
+        """HAProxy-shaped lines for stderr. ``quiet`` keeps only the alerts. When there are
+        errors, the closing lines name each file that had some, then the fatal line."""
+        pid = os.getpid() if pid is None else pid
+        lines = [d.render(pid) for d in self.diagnostics if not quiet or d.level == "ALERT"]
+        if not self.ok:
+            bad_files = list(dict.fromkeys(d.file for d in self.errors if d.file))
+            for f in bad_files:
+                lines.append(Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid))
+            lines.append(Diagnostic("ALERT", "", 0, "Fatal errors found in configuration.").render(pid))
+        return "\n".join(lines)
