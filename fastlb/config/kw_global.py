@@ -88,6 +88,15 @@ def _g(ctx: Ctx) -> dict:
     return ctx.state.global_
 
 
+def _first_only(ctx: Ctx, field: str, keyword: str) -> bool:
+    """HAProxy keeps the first value of some global settings and says so (as an ALERT that is
+    not fatal: "already specified. Continuing."); here it is a warning. True if already set."""
+    if ctx.state.global_.get(field) is not None:
+        ctx.warn(f"'{keyword}' already specified. Continuing.")
+        return True
+    return False
+
+
 def _one_arg(ctx: Ctx, words: list[str], what: str) -> str:
     if len(words) < 2 or words[1] == "":
         raise KeywordError(f"'{words[0]}' expects {what} as an argument.")
@@ -113,12 +122,16 @@ def kw_log_send_hostname(ctx: Ctx, words: list[str]) -> None:
 
 @keyword("chroot", "g", "<dir>", "chroot to this directory after start-up (checked at run time)")
 def kw_chroot(ctx: Ctx, words: list[str]) -> None:
-    _g(ctx)["chroot"] = _one_arg(ctx, words, "a directory")
+    value = _one_arg(ctx, words, "a directory")
+    if not _first_only(ctx, "chroot", "chroot"):
+        _g(ctx)["chroot"] = value
 
 
 @keyword("pidfile", "g", "<file>", "write the pid(s) to this file")
 def kw_pidfile(ctx: Ctx, words: list[str]) -> None:
-    _g(ctx)["pidfile"] = _one_arg(ctx, words, "a file name")
+    value = _one_arg(ctx, words, "a file name")
+    if not _first_only(ctx, "pidfile", "pidfile"):
+        _g(ctx)["pidfile"] = value
 
 
 @keyword("maxconn", "gdfl", "<n>", "maximum concurrent connections (process-wide in global)")
@@ -136,6 +149,8 @@ def kw_maxconn(ctx: Ctx, words: list[str]) -> None:
 @keyword("user", "g", "<name>", "user to switch to after start-up")
 def kw_user(ctx: Ctx, words: list[str]) -> None:
     name = _one_arg(ctx, words, "a user name")
+    if _first_only(ctx, "user", "user"):
+        return
     g = _g(ctx)
     g["user"] = name
     try:
@@ -151,6 +166,8 @@ def kw_user(ctx: Ctx, words: list[str]) -> None:
 @keyword("group", "g", "<name>", "group to switch to after start-up")
 def kw_group(ctx: Ctx, words: list[str]) -> None:
     name = _one_arg(ctx, words, "a group name")
+    if _first_only(ctx, "group", "group"):
+        return
     g = _g(ctx)
     g["group"] = name
     try:

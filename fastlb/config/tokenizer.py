@@ -139,7 +139,8 @@ def _expand(line: str, i: int, env: Mapping[str, str], pseudo: Mapping[str, str]
     if j >= n or not _is_name_start(line[j]):
         raise TokenizeError("forbidden first char in environment variable name", line, j + 1)
     start = j
-    while j < n and _is_name_char(line[j]):
+    pseudo_name = line[j] == "."  # only pseudo-variables (.FILE, .LINE...) may contain dots
+    while j < n and _is_name_char(line[j]) and (pseudo_name or line[j] != "."):
         j += 1
     name = line[start:j]
     default: str | None = None
