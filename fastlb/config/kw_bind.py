@@ -99,9 +99,11 @@ def _apply_options(ctx: Ctx, table: dict[str, tuple[str | None, str]], words: li
     return values, ignored
 
 
-def _suggest(word: str, names: list[str]) -> str:
+def _unknown(prefix: str, word: str, names: list[str]) -> str:
+    """HAProxy's "unknown keyword" message for an option, with a suggestion when one is close."""
     best = difflib.get_close_matches(word, sorted(names), n=1, cutoff=0.75)
-    return f"; did you mean '{best[0]}' maybe ?" if best else ""
+    hint = f"; did you mean '{best[0]}' maybe ?" if best else "."
+    return f"{prefix}unknown keyword '{word}'{hint}"
 
 
 def parse_stats_socket(ctx: Ctx, addr_text: str, options: list[str]) -> StatsSocket:
@@ -109,9 +111,11 @@ def parse_stats_socket(ctx: Ctx, addr_text: str, options: list[str]) -> StatsSoc
         address = parse_address(addr_text, "stats")
     except AddressError as exc:
         raise KeywordError(f"'stats socket' : {exc}") from None
-    values, ignored = _apply_options(
-        ctx, BIND_OPTIONS, options,
-        lambda o: f"'stats socket' : unknown keyword '{o}'.{_suggest(o, list(BIND_OPTIONS))}")
+    try:
+        values, ignored = _apply_options(ctx, BIND_OPTIONS, options,
+                                         lambda o: _unknown("", o, list(BIND_OPTIONS)))
+    except KeywordError as exc:
+        raise KeywordError(f"'stats socket' : {exc}") from None
     if ignored:
         ctx.warn(f"'stats socket' : option(s) {', '.join(ignored)} not supported by fastlb yet, ignored.")
     allowed = {f.name for f in dataclasses.fields(StatsSocket)}
@@ -128,8 +132,7 @@ def make_binds(ctx: Ctx, addr_list: str, options: list[str], legacy: bool = Fals
             raise KeywordError(f"'bind' : {exc}") from None
     values, ignored = _apply_options(
         ctx, BIND_OPTIONS, options,
-        lambda o: f"'bind {addr_list}' in section '{ctx.section}': unknown keyword '{o}'."
-                  f"{_suggest(o, list(BIND_OPTIONS))}")
+        lambda o: _unknown(f"'bind {addr_list}' in section '{ctx.section}': ", o, list(BIND_OPTIONS)))
     if ignored:
         ctx.warn(f"'bind {addr_list}' : option(s) {', '.join(ignored)} not supported by fastlb yet, ignored.")
     values.pop("expose_fd_listeners", None)
@@ -191,8 +194,7 @@ def _server_options(ctx: Ctx, who: str, words: list[str]) -> tuple[dict[str, Any
         opt = words[i]
         spec = SERVER_OPTIONS.get(opt)
         if spec is None:
-            raise KeywordError(f"'{who}' : unknown keyword '{opt}'.{_suggest(opt, list(SERVER_OPTIONS))}"
-                               .replace("'.;", "';"), style="bracket")
+            raise KeywordError(_unknown(f"'{who}' : ", opt, list(SERVER_OPTIONS)), style="bracket")
         field, kind = spec
         takes_arg = kind not in ("flag", "flag-off", "ignore0")
         if takes_arg and i + 1 >= len(words):

@@ -85,9 +85,9 @@ def test_examples_match_haproxy(tmp_path):
     cfg = tmp_path / "t.cfg"
     cfg.write_text("".join(f".notice {line}\n" for line, _ in single))
     env = {"PATH": os.environ.get("PATH", ""), **ENV}
-    out = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, env=env).stderr
+    out = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, env=env, check=False).stderr
     got = {int(m.group(1)): m.group(2)
-           for m in re.finditer(r"t\.cfg:(\d+)\]: '(.*?)'\.\n", out, re.S)}
+           for m in re.finditer(r"t\.cfg:(\d+)\]: '(.*?)'\.\n", out, re.DOTALL)}
     for lineno, (_line, words) in enumerate(single, start=1):
         assert got[lineno] == words[0], (lineno, _line)
 
