@@ -210,8 +210,8 @@ class _FileParser:
             parent = self.state.defaults.get(from_name)
             if parent is None:
                 self.diag("ALERT", lineno, f"{kind} '{name}': unable to find defaults section '{from_name}'.")
-        else:
-            parent = self.state.last_defaults
+        elif kind != "defaults":
+            parent = self.state.last_defaults  # a defaults section starts afresh unless "from"
         px = ProxyBuilder(kind, name, self.file, lineno, parent)
         self.proxy = px
         if kind == "defaults":

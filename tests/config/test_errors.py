@@ -69,15 +69,15 @@ CASES = {
         (7, "timer overflow in argument '25d' to 'timeout server' (maximum value is 2147483647 ms or ~24.8 days)")),
     "unknown timeout": (
         "backend be\n    timeout cleint 5s\n",
-        (7, "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
-            "'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'cleint')")),
+        (7, ("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
+            "'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got 'cleint')"))),
     "bad size": (
         "global\n    tune.bufsize 16q\n",
         (7, "unexpected character 'q' in 'tune.bufsize'")),
     "unknown balance algorithm": (
         "backend be\n    balance foo\n",
-        (7, "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
-            "'hdr(name)' and 'rdp-cookie(name)' options.")),
+        (7, ("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
+            "'hdr(name)' and 'rdp-cookie(name)' options."))),
     "missing default_backend": (
         "frontend fe\n    bind :8000\n    default_backend missing\n",
         (8, "Proxy 'fe': unable to find required default_backend: 'missing'.")),
@@ -119,12 +119,12 @@ CASES = {
         (8, "error detected while parsing ACL 'a1' : unknown fetch method 'hdrx' in ACL expression 'hdrx(host)'.")),
     "unsupported fetch": (
         "frontend fe\n    bind :8000\n    acl a1 sc0_http_req_rate gt 10\n",
-        (8, "error detected while parsing ACL 'a1' : fetch method 'sc0_http_req_rate' in ACL expression "
-            "'sc0_http_req_rate' is a HAProxy fetch that fastlb does not support yet")),
+        (8, ("error detected while parsing ACL 'a1' : fetch method 'sc0_http_req_rate' in ACL expression "
+            "'sc0_http_req_rate' is a HAProxy fetch that fastlb does not support yet"))),
     "bad acl flag": (
         "frontend fe\n    bind :8000\n    acl a1 path_beg -x /x\n",
-        (8, "error detected while parsing ACL 'a1' : '-x' is not a valid ACL option. Please use '--' before "
-            "any pattern beginning with a '-'.")),
+        (8, ("error detected while parsing ACL 'a1' : '-x' is not a valid ACL option. Please use '--' before "
+            "any pattern beginning with a '-'."))),
     "unknown match method": (
         "frontend fe\n    bind :8000\n    acl a2 path -m bogus /x\n",
         (8, "error detected while parsing ACL 'a2' : unknown matching method 'bogus' when parsing ACL expression.")),
@@ -166,12 +166,12 @@ CASES = {
         (8, "errorfile : status code '999' not handled.")),
     "mode mismatch": (
         "frontend fe\n    bind :80\n    default_backend be\nbackend be\n    mode tcp\n    server s 127.0.0.1:1\n",
-        (8, "http frontend 'fe' (t.cfg:6) tries to use incompatible tcp backend 'be' (t.cfg:9) as its default "
-            "backend (see 'mode').")),
+        (8, ("http frontend 'fe' (t.cfg:6) tries to use incompatible tcp backend 'be' (t.cfg:9) as its default "
+            "backend (see 'mode')."))),
     "nbproc": (
         "global\n    nbproc 2\n",
-        (7, "nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on "
-            "multi-processor machines if available.")),
+        (7, ("nbproc is not supported any more since HAProxy 2.5. Threads will automatically be used on "
+            "multi-processor machines if available."))),
     "log facility": (
         "global\n    log 127.0.0.1 local9\n",
         (7, "log : unknown log facility 'local9'")),
@@ -250,11 +250,11 @@ def test_report_shape():
     ("backend be\n    option dontlognull\n", (7, "'dontlognull' ignored because backend 'be' has no frontend capability.")),
     ("backend be\n    timeout client 5s\n",
      (7, "'timeout client' ignored because backend 'be' has no frontend capability.")),
-    ("backend be\n    server s 127.0.0.1:80 weight 7z\n", (7, "'weight' : '7z' is not a clean integer; using 7 as "
-                                                          "HAProxy does.")),
+    ("backend be\n    server s 127.0.0.1:80 weight 7z\n", (7, ("'weight' : '7z' is not a clean integer; using 7 as "
+                                                          "HAProxy does."))),
     ("backend be\n    timeout server 10sx\n",
-     (7, "unexpected character 'x' after the timer value '10sx', only (us=microseconds,ms=milliseconds,"
-         "s=seconds,m=minutes,h=hours,d=days) are supported. This will be reported as an error in next versions.")),
+     (7, ("unexpected character 'x' after the timer value '10sx', only (us=microseconds,ms=milliseconds,"
+         "s=seconds,m=minutes,h=hours,d=days) are supported. This will be reported as an error in next versions."))),
     ("frontend fe\n    bind :80\n    compression algo gzip\n",
      (8, "'compression' is not supported by fastlb yet, ignored.")),
     ("resolvers dns\n    nameserver a 127.0.0.1:53\n",
@@ -273,7 +273,7 @@ def test_haproxy_agrees(name, tmp_path):
         pytest.skip("haproxy is not installed (apt-get install haproxy); .ci/run installs it")
     if name in ("unsupported fetch",):
         pytest.skip("valid for HAProxy: fastlb does not support this fetch yet")
-    text, (line, message) = CASES[name]
+    text, (_line, message) = CASES[name]
     cfg = tmp_path / "t.cfg"
     cfg.write_text(HEAD + text)
     p = subprocess.run([haproxy, "-c", "-f", "t.cfg"], capture_output=True, text=True, cwd=tmp_path,
@@ -289,8 +289,8 @@ HAPROXY_SAME_WORDING = {
     "unknown keyword with suggestion", "unknown keyword without suggestion", "unknown option",
     "global keyword in frontend", "bind in defaults", "acl in anonymous defaults", "bad time", "time overflow",
     "unknown timeout", "unknown balance algorithm", "missing default_backend", "missing use_backend",
-    "acl used but never defined", "duplicate server", "server without address", "unknown server option with "
-    "suggestion", "unknown fetch", "bad acl flag", "unknown match method", "bad mode", "mode health",
+    "acl used but never defined", "duplicate server", "server without address", ("unknown server option with "
+    "suggestion"), "unknown fetch", "bad acl flag", "unknown match method", "bad mode", "mode health",
     "bad bind port", "bind without port", "bad bind option", "forwardfor bad network", "incompatible cookie modes",
     "hash-type function", "errorfile missing", "errorfile status", "nbproc", "log facility", "stats socket level",
     "unclosed anonymous acl",
