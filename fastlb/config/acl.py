@@ -6,6 +6,7 @@ operators), and rejects unknown ones with HAProxy's wording.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .model import AclDef, Condition, ConditionTerm
@@ -233,6 +234,8 @@ def parse_acl_expression(name: str, words: list[str], file: str = "", line: int 
                 raise AclError(f"missing argument after '{flag}'")
             value = words[i + 1]
             if flag == "-f":
+                if not os.path.isfile(value):
+                    raise AclError(f"failed to open pattern file <{value}>.")
                 files.append(value)
             elif flag == "-m":
                 if value not in MATCH_METHODS:

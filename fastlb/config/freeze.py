@@ -131,6 +131,12 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
         if p.cookie is not None and p.cookie.mode is None and not p.cookie.dynamic:
             pass  # passive cookie mode is legal: the server sets the cookie itself
     for p in proxies:
+        if p.http_check_rules and p.check_type != "httpchk":
+            diags.append(Diagnostic("WARNING", "", 0, f"proxy '{p.name}' uses http-check rules without "
+                                    "'option httpchk', so the rules are ignored."))
+        if p.log_format and not p.logs and p.has_frontend:
+            diags.append(Diagnostic("WARNING", "", 0, f"log format ignored for proxy '{p.name}' since it has "
+                                    "no log address."))
         t = p.timeouts
         missing = (p.has_frontend and t.client is None) or (p.has_backend and (t.connect is None or t.server is None))
         if missing and not p.disabled:

@@ -42,14 +42,14 @@ def _timeout_handler(kind: str, field: str):
 
 for _kind, (_field, _sections) in TIMEOUT_FIELDS.items():
     add(f"timeout {_kind}", _sections, _timeout_handler(_kind, _field), "<time>", f"{_kind} timeout")
-# Legacy spellings from HAProxy 1.x, removed in 2.x: reported by name rather than as unknown.
-for _legacy in ("clitimeout", "srvtimeout", "contimeout"):
-    def _removed(ctx: Ctx, words: list[str], _legacy: str = _legacy) -> None:
-        raise KeywordError(f"the '{_legacy}' directive is not supported anymore since HAProxy 2.1. Use "
-                           f"'timeout {_legacy[:3].replace('cli', 'client').replace('srv', 'server')}"
-                           "' instead.")
+# Legacy spellings from HAProxy 1.x, removed in 2.1: reported by name rather than as unknown.
+_LEGACY_TIMEOUTS = {"clitimeout": "client", "srvtimeout": "server", "contimeout": "connect"}
+for _legacy, _modern in _LEGACY_TIMEOUTS.items():
+    def _removed(ctx: Ctx, words: list[str], _legacy: str = _legacy, _modern: str = _modern) -> None:
+        raise KeywordError(f"the '{_legacy}' directive is not supported anymore since HAProxy 2.1. "
+                           f"Use 'timeout {_modern}'.")
 
-    add(_legacy, "dflb", _removed, help="removed in HAProxy 2.1")
+    add(_legacy, "dflb", _removed, help=f"removed in HAProxy 2.1: use 'timeout {_modern}'")
 
 
 @keyword("retries", "dlb", "<n>", "connection retries to a server")

@@ -262,7 +262,8 @@ class _FileParser:
             return
         ctx.keyword = kw.name
         if prefix and not kw.negatable:
-            ctx.error(f"negation/default is not supported for '{kw.name}'.", "directive")
+            what = f"option '{kwords[1]}'" if kw.group == "option" else f"'{kw.name}'"
+            ctx.error(f"negation/default is not supported for {what}.", "directive")
             return
         if section in PROXY_SECTIONS and not self.capability_ok(ctx, kw, kwords):
             return
@@ -290,6 +291,10 @@ class _FileParser:
             if first == "option" and section in PROXY_SECTIONS:
                 hint = suggest(sub, section, "option") if sub else None
                 ctx.error(f"unknown option '{sub}'." + (f" Did you mean '{hint}' maybe ?" if hint else ""))
+                return
+            if first == "stats" and section in PROXY_SECTIONS:
+                ctx.error(f"unknown stats parameter '{sub}', expects 'admin', 'uri', 'realm', 'auth', 'scope', "
+                          "'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.", "directive")
                 return
             family = _family(section)
             from .keywords import all_keywords

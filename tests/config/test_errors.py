@@ -178,6 +178,19 @@ CASES = {
     "stats socket level": (
         "global\n    stats socket /tmp/x.sock level bogus\n",
         (7, "'stats socket' : ''level' only supports 'user', 'operator', and 'admin' (got 'bogus')'")),
+    "missing acl pattern file": (
+        "frontend fe\n    bind :8000\n    acl a path -f /nonexistent.lst\n",
+        (8, "error detected while parsing ACL 'a' : failed to open pattern file </nonexistent.lst>.")),
+    "unknown stats parameter": (
+        "frontend fe\n    bind :8000\n    stats bogus\n",
+        (8, "unknown stats parameter 'bogus', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
+            "'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
+    "removed 1.x keyword": (
+        "backend be\n    contimeout 5s\n",
+        (7, "the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.")),
+    "negating a non-negatable option": (
+        "frontend fe\n    bind :8000\n    no option httplog\n",
+        (8, "negation/default is not supported for option 'httplog'.")),
     "keyword out of section": (
         "",  # replaced below: a keyword before any section
         None),
@@ -293,5 +306,6 @@ HAPROXY_SAME_WORDING = {
     "suggestion"), "unknown fetch", "bad acl flag", "unknown match method", "bad mode", "mode health",
     "bad bind port", "bind without port", "bad bind option", "forwardfor bad network", "incompatible cookie modes",
     "hash-type function", "errorfile missing", "errorfile status", "nbproc", "log facility", "stats socket level",
-    "unclosed anonymous acl",
+    "unclosed anonymous acl", "missing acl pattern file", "unknown stats parameter", "removed 1.x keyword",
+    "negating a non-negatable option",
 }
