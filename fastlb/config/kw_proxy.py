@@ -323,7 +323,8 @@ def _bool_option(name: str, field: str | None):
 
 
 for _name, (_field, _sections) in BOOL_OPTIONS.items():
-    add(f"option {_name}", _sections, _bool_option(_name, _field), "", f"option {_name}", negatable=True)
+    add(f"option {_name}", _sections, _bool_option(_name, _field), "", f"option {_name}", negatable=True,
+        extra={} if _name in IMPLEMENTED_PLAIN else {"status": "accepted, ignored (warning)"})
 
 
 def _conn_mode(mode: str, name: str):
@@ -473,7 +474,8 @@ def _check_option(name: str):
 
 
 for _name in sorted(CHECK_OPTIONS):
-    add(f"option {_name}", "dlb", _check_option(_name), "[<arguments>]", f"{_name} health checks")
+    add(f"option {_name}", "dlb", _check_option(_name), "[<arguments>]", f"{_name} health checks",
+        extra={} if _name == "tcp-check" else {"status": "accepted, checks fall back to TCP connect (warning)"})
 
 
 # Real HAProxy 2.6 proxy keywords without an implementation in fastlb yet.

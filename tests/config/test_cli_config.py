@@ -92,3 +92,11 @@ def test_cc_uses_dialect_and_build(fastlb):
     assert run(fastlb, "-cc", "version_atleast(2.6) && !version_atleast(2.7)").returncode == 0
     assert run(fastlb, "-cc", "feature(OPENSSL)").returncode == 1
     assert run(fastlb, "-cc", "version_before(").returncode == 2
+
+
+def test_config_doc_is_generated_from_the_keyword_table():
+    from fastlb.config.docs import render
+
+    path = os.path.join(HERE, "..", "..", "docs", "CONFIG.md")
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == render(), "regenerate: python -m fastlb.config.docs > docs/CONFIG.md"

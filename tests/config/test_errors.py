@@ -183,8 +183,8 @@ CASES = {
         (8, "error detected while parsing ACL 'a' : failed to open pattern file </nonexistent.lst>.")),
     "unknown stats parameter": (
         "frontend fe\n    bind :8000\n    stats bogus\n",
-        (8, "unknown stats parameter 'bogus', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
-            "'hide-version', 'show-node', 'show-desc' or 'show-legends'.")),
+        (8, ("unknown stats parameter 'bogus', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', "
+            "'hide-version', 'show-node', 'show-desc' or 'show-legends'."))),
     "removed 1.x keyword": (
         "backend be\n    contimeout 5s\n",
         (7, "the 'contimeout' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'.")),
