@@ -4,6 +4,7 @@ The matching engine is not here; this module knows which sample fetches exist, w
 fastlb supports, their output type (to pick the default matching method and accept integer
 operators), and rejects unknown ones with HAProxy's wording.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,15 +13,35 @@ from dataclasses import dataclass
 from .model import AclDef, Condition, ConditionTerm
 
 #: HAProxy's predefined ACLs (configuration manual 7.4): always defined in every proxy.
-PREDEFINED_ACLS = frozenset({
-    "FALSE", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH",
-    "HTTP_URL_STAR", "LOCALHOST", "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD",
-    "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "RDP_COOKIE", "REQ_CONTENT", "TRUE",
-    "WAIT_END",
-})
+PREDEFINED_ACLS = frozenset(
+    {
+        "FALSE",
+        "HTTP",
+        "HTTP_1.0",
+        "HTTP_1.1",
+        "HTTP_CONTENT",
+        "HTTP_URL_ABS",
+        "HTTP_URL_SLASH",
+        "HTTP_URL_STAR",
+        "LOCALHOST",
+        "METH_CONNECT",
+        "METH_DELETE",
+        "METH_GET",
+        "METH_HEAD",
+        "METH_OPTIONS",
+        "METH_POST",
+        "METH_PUT",
+        "METH_TRACE",
+        "RDP_COOKIE",
+        "REQ_CONTENT",
+        "TRUE",
+        "WAIT_END",
+    }
+)
 
-MATCH_METHODS = frozenset({"found", "bool", "int", "ip", "bin", "len", "str", "sub", "reg", "beg",
-                           "end", "dir", "dom"})
+MATCH_METHODS = frozenset(
+    {"found", "bool", "int", "ip", "bin", "len", "str", "sub", "reg", "beg", "end", "dir", "dom"}
+)
 INT_OPERATORS = frozenset({"eq", "ge", "gt", "le", "lt"})
 
 
@@ -38,8 +59,11 @@ def _fetches() -> dict[str, FetchInfo]:
 
     def add(names: str, output: str, matcher: str | None = None, needs_args: bool = False) -> None:
         for name in names.split():
-            table[name] = FetchInfo(output, matcher or {"str": "str", "int": "int", "ip": "ip",
-                                                         "bool": "bool", "bin": "bin"}[output], needs_args)
+            table[name] = FetchInfo(
+                output,
+                matcher or {"str": "str", "int": "int", "ip": "ip", "bool": "bool", "bin": "bin"}[output],
+                needs_args,
+            )
 
     # Layer 7: path/url/base/query and their historical ACL derivatives (fetch_<matcher>).
     for base in ("path", "url", "base"):
@@ -79,15 +103,21 @@ def _fetches() -> dict[str, FetchInfo]:
     add("req.cook_cnt req.cook_val res.cook_cnt res.cook_val", "int")
     add("req.cook_names res.cook_names", "str")
     # Bodies and misc. HTTP.
-    add("req.body req.body_param res.body capture.req.uri capture.req.method capture.req.hdr "
-        "capture.res.hdr unique-id http_auth_group http_auth_type http_auth_user", "str")
+    add(
+        "req.body req.body_param res.body capture.req.uri capture.req.method capture.req.hdr "
+        "capture.res.hdr unique-id http_auth_group http_auth_type http_auth_user",
+        "str",
+    )
     add("req.body_len req.body_size res.body_len res.body_size", "int")
     add("http_auth http_first_req req.ssl_hello_type", "bool")
     # Layer 4 and connection.
     add("src dst", "ip")
     add("src_port dst_port so_id fe_id be_id srv_id", "int")
-    add("nbsrv connslots be_conn be_conn_free be_sess_rate fe_conn fe_req_rate fe_sess_rate "
-        "queue avg_queue srv_conn srv_queue srv_sess_rate dst_conn req.len req_len", "int")
+    add(
+        "nbsrv connslots be_conn be_conn_free be_sess_rate fe_conn fe_req_rate fe_sess_rate "
+        "queue avg_queue srv_conn srv_queue srv_sess_rate dst_conn req.len req_len",
+        "int",
+    )
     add("srv_is_up always_true always_false", "bool")
     add("fe_name be_name srv_name", "str")
     add("req.payload req.payload_lv res.payload res.payload_lv", "bin")
@@ -114,8 +144,10 @@ FETCHES: dict[str, FetchInfo] = _fetches()
 def _names(text: str) -> list[str]:
     return text.split()
 
+
 #: Real HAProxy 2.6 fetches that fastlb does not support yet: a clear error instead of "unknown".
-UNSUPPORTED_FETCHES = frozenset(_names("""
+UNSUPPORTED_FETCHES = frozenset(
+    _names("""
     sc_get_gpc0 sc0_get_gpc0 sc1_get_gpc0 sc2_get_gpc0 sc_http_req_rate sc0_http_req_rate
     sc1_http_req_rate sc2_http_req_rate sc_conn_cur sc0_conn_cur sc1_conn_cur sc2_conn_cur
     sc_conn_rate sc0_conn_rate sc1_conn_rate sc2_conn_rate sc_http_err_rate sc0_http_err_rate
@@ -133,7 +165,8 @@ UNSUPPORTED_FETCHES = frozenset(_names("""
     lua.* wait_end payload payload_lv req.hdrs_bin res.cache_hit res.cache_name
     res.comp res.comp_algo txn.sess_term_state last_rule_file last_rule_line cpu_calls cpu_ns_avg
     cpu_ns_tot lat_ns_avg lat_ns_tot distcc_body distcc_param http_auth_bearer
-    """))
+    """)
+)
 
 
 class AclError(ValueError):
@@ -160,7 +193,7 @@ def split_fetch(expr: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
             j += 1
         if j < n and expr[j] == "(":
             j, _ = _read_args(expr, j + 1)
-        converters.append(expr[i + 1:j])
+        converters.append(expr[i + 1 : j])
         i = j
     return name, tuple(args), tuple(converters)
 
@@ -195,8 +228,9 @@ def _read_args(expr: str, i: int) -> tuple[int, list[str]]:
     raise AclError(f"missing closing ')' in fetch expression '{expr}'")
 
 
-def parse_acl_expression(name: str, words: list[str], file: str = "", line: int = 0,
-                         warnings: list[str] | None = None) -> AclDef:
+def parse_acl_expression(
+    name: str, words: list[str], file: str = "", line: int = 0, warnings: list[str] | None = None
+) -> AclDef:
     """Parse ``<fetch> [flags] [operator] <values...>`` (the words after the ACL name)."""
     if not words:
         raise AclError("missing fetch method in ACL expression")
@@ -205,8 +239,10 @@ def parse_acl_expression(name: str, words: list[str], file: str = "", line: int 
     if not fetch:
         raise AclError(f"missing fetch method in ACL expression '{expr}'")
     if fetch in UNSUPPORTED_FETCHES:
-        raise AclError(f"fetch method '{fetch}' in ACL expression '{expr}' is a HAProxy fetch that "
-                       "fastlb does not support yet")
+        raise AclError(
+            f"fetch method '{fetch}' in ACL expression '{expr}' is a HAProxy fetch that "
+            "fastlb does not support yet"
+        )
     info = FETCHES.get(fetch)
     if info is None:
         raise AclError(f"unknown fetch method '{fetch}' in ACL expression '{expr}'.")
@@ -247,8 +283,10 @@ def parse_acl_expression(name: str, words: list[str], file: str = "", line: int 
                 unique_id = value
             i += 1
         else:
-            raise AclError(f"'{flag}' is not a valid ACL option. Please use '--' before any pattern "
-                           "beginning with a '-'.")
+            raise AclError(
+                f"'{flag}' is not a valid ACL option. Please use '--' before any pattern "
+                "beginning with a '-'."
+            )
         i += 1
     values = list(words[i:])
     effective = matcher or info.matcher
@@ -259,16 +297,35 @@ def parse_acl_expression(name: str, words: list[str], file: str = "", line: int 
         for v in values:
             if not _valid_int_pattern(v):
                 raise AclError(f"'{v}' is neither a number nor a supported operator.")
-    if not values and not files and not explicit_end and effective not in ("found", "bool") \
-            and warnings is not None:
-        warnings.append(f"parsing acl keyword '{fetch}' : no pattern to match against were provided, so "
-                        "this ACL will never match. If this is what you intended, please add '--' to get "
-                        "rid of this warning. If you intended to match only for existence, please use "
-                        "'-m found'.")
-    return AclDef(name=name, fetch=fetch, fetch_args=fetch_args, converters=converters,
-                  ignore_case=ignore_case, no_dns=no_dns, matcher=effective, pattern_files=tuple(files),
-                  map_file=map_file, unique_id=unique_id, operator=operator, values=tuple(values),
-                  file=file, line=line)
+    if (
+        not values
+        and not files
+        and not explicit_end
+        and effective not in ("found", "bool")
+        and warnings is not None
+    ):
+        warnings.append(
+            f"parsing acl keyword '{fetch}' : no pattern to match against were provided, so "
+            "this ACL will never match. If this is what you intended, please add '--' to get "
+            "rid of this warning. If you intended to match only for existence, please use "
+            "'-m found'."
+        )
+    return AclDef(
+        name=name,
+        fetch=fetch,
+        fetch_args=fetch_args,
+        converters=converters,
+        ignore_case=ignore_case,
+        no_dns=no_dns,
+        matcher=effective,
+        pattern_files=tuple(files),
+        map_file=map_file,
+        unique_id=unique_id,
+        operator=operator,
+        values=tuple(values),
+        file=file,
+        line=line,
+    )
 
 
 def _valid_int_pattern(v: str) -> bool:
@@ -279,8 +336,9 @@ def _valid_int_pattern(v: str) -> bool:
     return all(p.isdigit() or (p == "" and len(parts) == 2) for p in parts) and v != ":"
 
 
-def parse_condition(words: list[str], defined: set[str], file: str = "", line: int = 0,
-                    warnings: list[str] | None = None) -> Condition:
+def parse_condition(
+    words: list[str], defined: set[str], file: str = "", line: int = 0, warnings: list[str] | None = None
+) -> Condition:
     """Parse ``if|unless <terms>`` into a ``Condition``. ``defined`` holds the ACL names declared
     so far in the proxy (HAProxy requires an ACL to be declared before it is used)."""
     if not words or words[0] not in ("if", "unless"):
@@ -312,7 +370,7 @@ def parse_condition(words: list[str], defined: set[str], file: str = "", line: i
                 j += 1
             if j >= n:
                 raise AclError("missing closing '}' in condition.")
-            acl = parse_acl_expression("", list(words[i + 1:j]), file, line, warnings)
+            acl = parse_acl_expression("", list(words[i + 1 : j]), file, line, warnings)
             terms[-1].append(ConditionTerm(acl="", negate=negate, anonymous=acl))
             i = j + 1
             continue
@@ -331,5 +389,4 @@ def parse_condition(words: list[str], defined: set[str], file: str = "", line: i
             # always matches ("unless"). Kept as is; the rule parser warns about it.
             return Condition(terms=(), negate_unless=negate_unless, text=" ".join(words))
         raise AclError("missing ACL after '||' in condition")
-    return Condition(terms=tuple(tuple(t) for t in terms), negate_unless=negate_unless,
-                     text=" ".join(words))
+    return Condition(terms=tuple(tuple(t) for t in terms), negate_unless=negate_unless, text=" ".join(words))

@@ -7,6 +7,7 @@ last colon separates the port), port ranges ``low-high`` (bind only), port offse
 Host names are only checked for syntax: they are resolved when the process starts, as HAProxy
 does for servers (``init-addr``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -19,9 +20,23 @@ from .model import Address
 Usage = Literal["bind", "server", "log", "stats", "check"]
 
 _FAMILY_PREFIXES = {
-    "ipv4": "ipv4", "ipv6": "ipv6", "tcp": None, "tcp4": "ipv4", "tcp6": "ipv6", "udp": None,
-    "udp4": "ipv4", "udp6": "ipv6", "unix": "unix", "abns": "abns", "fd": "fd", "sockpair": "sockpair",
-    "ring": "ring", "stream": None, "dgram": None, "uxst": "unix", "uxdg": "unix",
+    "ipv4": "ipv4",
+    "ipv6": "ipv6",
+    "tcp": None,
+    "tcp4": "ipv4",
+    "tcp6": "ipv6",
+    "udp": None,
+    "udp4": "ipv4",
+    "udp6": "ipv6",
+    "unix": "unix",
+    "abns": "abns",
+    "fd": "fd",
+    "sockpair": "sockpair",
+    "ring": "ring",
+    "stream": None,
+    "dgram": None,
+    "uxst": "unix",
+    "uxdg": "unix",
 }
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
 
@@ -55,7 +70,7 @@ def parse_address(text: str, usage: Usage, default_port: int | None = None) -> A
             head = text.rsplit(":", 1)[0] if ":" in text else text
             raise AddressError(f"invalid address: '{head}' in '{raw}'")
         family = _FAMILY_PREFIXES[prefix]
-        text = text[m.end():]
+        text = text[m.end() :]
     if usage == "log" and family is None and text in ("stdout", "stderr"):
         return Address(family=text, text=raw)  # type: ignore[arg-type]
     if family in ("unix", "abns") or (family is None and text.startswith("/")):
@@ -76,7 +91,7 @@ def parse_address(text: str, usage: Usage, default_port: int | None = None) -> A
         if end < 0:
             raise AddressError(f"invalid address: '{text}' in '{raw}'")
         host = text[1:end]
-        rest = text[end + 1:]
+        rest = text[end + 1 :]
         if rest and not rest.startswith(":"):
             raise AddressError(f"invalid address: '{text}' in '{raw}'")
         port_text = rest[1:] if rest else None
@@ -126,8 +141,14 @@ def parse_address(text: str, usage: Usage, default_port: int | None = None) -> A
             port_low = port_high = int(port_text)
             if port_low == 0 and usage in ("bind", "stats"):
                 raise AddressError(f"invalid port '{port_text}'")
-    return Address(family=family, host=host, port_low=port_low, port_high=port_high if port_low else None,  # type: ignore[arg-type]
-                   port_offset=offset, text=raw)
+    return Address(
+        family=family,
+        host=host,
+        port_low=port_low,
+        port_high=port_high if port_low else None,  # type: ignore[arg-type]
+        port_offset=offset,
+        text=raw,
+    )
 
 
 def normalise_network(text: str) -> str:

@@ -13,6 +13,7 @@ fastlb implements (``fastlb.version.HAPROXY_DIALECT``), features against fastlb'
 (``fastlb.buildinfo.features()``). Predicate arguments may be quoted (``"a,b"`` or ``'a)'``) to
 hold commas or parentheses, as in HAProxy's argument parser.
 """
+
 from __future__ import annotations
 
 import os
@@ -111,7 +112,8 @@ class _Parser:
             self.skip()
             if not self.text.startswith(")", self.pos):
                 raise ConditionError(
-                    f"expected ')' after conditional expression '{self.text[start:].strip()}'", start + 1)
+                    f"expected ')' after conditional expression '{self.text[start:].strip()}'", start + 1
+                )
             self.pos += 1
             return value
         m = re.compile(r"-?\d+").match(self.text, self.pos)
@@ -174,7 +176,8 @@ class _Parser:
                 return False  # HAProxy: defined() is simply false
             raise ConditionError(
                 f"missing arguments (got {len(args)}/{want}), type 'string' expected in argument "
-                f"{len(args) + 1} of predicate '{name}' used in conditional expression")
+                f"{len(args) + 1} of predicate '{name}' used in conditional expression"
+            )
         if name == "defined":
             return args[0] in self.environ
         if name == "feature":
@@ -188,8 +191,11 @@ class _Parser:
         return version_key(HAPROXY_DIALECT) < version_key(args[0])  # version_before
 
 
-def evaluate_condition(text: str, environ: Mapping[str, str] | None = None,
-                       features: Mapping[str, bool] | Callable[[], Mapping[str, bool]] | None = None) -> bool:
+def evaluate_condition(
+    text: str,
+    environ: Mapping[str, str] | None = None,
+    features: Mapping[str, bool] | Callable[[], Mapping[str, bool]] | None = None,
+) -> bool:
     """Evaluate a ``.if``-style condition. ``environ`` defaults to the process environment and
     ``features`` to fastlb's build features. Raises ``ConditionError``."""
     env = os.environ if environ is None else environ
@@ -204,10 +210,12 @@ def evaluate_condition(text: str, environ: Mapping[str, str] | None = None,
         return False
     value = parser.expr()
     if not parser.at_end():
-        rest = text[parser.pos:]
+        rest = text[parser.pos :]
         if rest.lstrip().startswith(("&&", "||")):
             raise ConditionError(f"unparsable conditional expression '{rest.strip()}'", parser.pos + 1)
         raise ConditionError(
-            f"unexpected character '{text[parser.pos]}' at the end of conditional expression '{text.strip()}'",
-            parser.pos + 1)
+            f"unexpected character '{text[parser.pos]}' at the end of conditional expression "
+            f"'{text.strip()}'",
+            parser.pos + 1,
+        )
     return value

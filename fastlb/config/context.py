@@ -4,6 +4,7 @@ Builders are plain dictionaries keyed by the model's field names (lists for tupl
 dicts for nested settings) so that inheriting a ``defaults`` section is a deep copy, and
 freezing is a conversion to the model's dataclasses (see ``freeze.py``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,14 +15,27 @@ from .diagnostics import Diagnostic
 from .units import UnitError, atol_compat, parse_int, parse_size, parse_time
 
 #: Proxy fields a proxy does not take from its ``defaults`` section.
-NOT_INHERITED = frozenset({"binds", "servers", "use_backends", "use_servers", "captures", "description",
-                           "id", "redirects", "monitor_uri_line"})
+NOT_INHERITED = frozenset(
+    {
+        "binds",
+        "servers",
+        "use_backends",
+        "use_servers",
+        "captures",
+        "description",
+        "id",
+        "redirects",
+        "monitor_uri_line",
+    }
+)
 
 
 class ProxyBuilder:
     """A ``defaults``, ``frontend``, ``backend`` or ``listen`` section being parsed."""
 
-    def __init__(self, kind: str, name: str, file: str, line: int, parent: ProxyBuilder | None = None) -> None:
+    def __init__(
+        self, kind: str, name: str, file: str, line: int, parent: ProxyBuilder | None = None
+    ) -> None:
         self.kind = kind
         self.name = name
         self.file = file
@@ -141,8 +155,13 @@ class Ctx:
                 raise KeywordError(f"'{what}' expects a size value") from None
             raise KeywordError(f"{exc} in '{what}'") from None
 
-    def integer(self, text: str | None, what: str | None = None, minimum: int | None = None,
-                maximum: int | None = None) -> int:
+    def integer(
+        self,
+        text: str | None,
+        what: str | None = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
         what = what or self.keyword
         if text is None:
             raise KeywordError(f"'{what}' expects an integer argument.")

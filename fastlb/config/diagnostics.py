@@ -1,4 +1,5 @@
 """Diagnostics (errors, warnings, notices) and their HAProxy-shaped rendering."""
+
 from __future__ import annotations
 
 import os
@@ -66,6 +67,8 @@ class LoadResult:
         if not self.ok:
             bad_files = list(dict.fromkeys(d.file for d in self.errors if d.file))
             for f in bad_files:
-                lines.append(Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid))
+                lines.append(
+                    Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid)
+                )
             lines.append(Diagnostic("ALERT", "", 0, "Fatal errors found in configuration.").render(pid))
         return "\n".join(lines)

@@ -3,6 +3,7 @@
 The test suite checks that the committed file matches the table, so the documentation cannot
 drift from what the parser accepts.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,10 @@ def _status(k: Keyword) -> str:
 
 
 def _proxy_rows() -> list[str]:
-    rows = ["| keyword | defaults | frontend | listen | backend | arguments | what | fastlb |",
-            "|---|:-:|:-:|:-:|:-:|---|---|---|"]
+    rows = [
+        "| keyword | defaults | frontend | listen | backend | arguments | what | fastlb |",
+        "|---|:-:|:-:|:-:|:-:|---|---|---|",
+    ]
     for k in sorted((k for k in all_keywords() if k.sections & set(_COLUMNS)), key=lambda k: k.name):
         marks = []
         for col in _COLUMNS:
@@ -65,14 +68,20 @@ def render() -> str:
         "",
         "The last column says what the configuration layer does with a keyword: *modelled* means it is",
         "parsed and validated into the typed model (`fastlb/config/model.py`) that the rest of fastlb",
-        "runs from. Keywords marked *accepted, ignored (warning)* are real HAProxy keywords that fastlb does not",
+        (
+            "runs from. Keywords marked *accepted, ignored (warning)* are real HAProxy keywords "
+            "that fastlb does not"
+        ),
         "implement yet: a configuration using them loads, with a `[WARNING] ... is not supported by",
-        "fastlb yet, ignored` line. Any other unknown keyword is an error with a \"did you mean\" hint.",
+        'fastlb yet, ignored` line. Any other unknown keyword is an error with a "did you mean" hint.',
         "",
         "## Syntax",
         "",
         "- Words are separated by blanks; `#` starts a comment; `'...'` quotes strongly, `\"...\"` weakly;",
-        "  backslash escapes blanks, `#`, `\\\\`, quotes and `$`, and `\\n`, `\\r`, `\\t`, `\\xNN` give bytes.",
+        (
+            "  backslash escapes blanks, `#`, `\\\\`, quotes and `$`, and `\\n`, `\\r`, `\\t`, "
+            "`\\xNN` give bytes."
+        ),
         "- `$VAR`, `${VAR}`, `${VAR-default}` and `${VAR[*]}` are expanded inside double quotes only;",
         "  `${.FILE}`, `${.LINE}` and `${.SECTION}` are pseudo-variables. `setenv`, `presetenv`,",
         "  `unsetenv` and `resetenv` in `global` change the variables seen by the lines after them.",
@@ -103,7 +112,7 @@ def render() -> str:
         "",
         "## Proxies: defaults, frontend, listen, backend",
         "",
-        "\"X (named)\": only in a named `defaults` section. \"[no]\": can be negated with `no` or reset",
+        '"X (named)": only in a named `defaults` section. "[no]": can be negated with `no` or reset',
         "with `default`.",
         "",
         *_proxy_rows(),
@@ -140,7 +149,8 @@ def render() -> str:
         "Sample fetches known to fastlb: " + ", ".join(f"`{n}`" for n in sorted(FETCHES)) + ".",
         "",
         "HAProxy fetches rejected as not supported yet: "
-        + ", ".join(f"`{n}`" for n in sorted(UNSUPPORTED_FETCHES)) + ".",
+        + ", ".join(f"`{n}`" for n in sorted(UNSUPPORTED_FETCHES))
+        + ".",
         "",
     ]
     return "\n".join(out)

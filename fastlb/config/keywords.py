@@ -9,6 +9,7 @@ has but fastlb does not implement yet have ``handler=None``: they are accepted w
 Multi-word keywords (``option httplog``, ``timeout client``, ``stats uri``...) are registered
 under their full name; their first word is a *group*.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Ctx", list[str]], None]
 
 PROXY_SECTIONS = ("defaults", "frontend", "listen", "backend")
-_LETTERS = {"d": "defaults", "f": "frontend", "l": "listen", "b": "backend", "g": "global",
-            "u": "userlist"}
+_LETTERS = {"d": "defaults", "f": "frontend", "l": "listen", "b": "backend", "g": "global", "u": "userlist"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ def _sections(spec: str) -> frozenset[str]:
     return frozenset(_LETTERS[c] for c in spec)
 
 
-def keyword(name: str, sections: str, syntax: str = "", help: str = "", **kw: Any) -> Callable[[Handler], Handler]:
+def keyword(
+    name: str, sections: str, syntax: str = "", help: str = "", **kw: Any
+) -> Callable[[Handler], Handler]:
     """Decorator registering ``handler`` for ``name``. ``sections`` is a string of letters:
     g=global, u=userlist, d=defaults, f=frontend, l=listen, b=backend."""
 
@@ -74,8 +76,9 @@ def keyword(name: str, sections: str, syntax: str = "", help: str = "", **kw: An
     return register
 
 
-def add(name: str, sections: str, handler: Handler | None, syntax: str = "", help: str = "",
-        **kw: Any) -> Keyword:
+def add(
+    name: str, sections: str, handler: Handler | None, syntax: str = "", help: str = "", **kw: Any
+) -> Keyword:
     k = Keyword(name=name, sections=_sections(sections), handler=handler, syntax=syntax, help=help, **kw)
     same = KEYWORDS.setdefault(name, [])
     if any(other.sections & k.sections for other in same):

@@ -1,4 +1,5 @@
 """Keywords of the ``global`` section (and ``log``, shared with proxies)."""
+
 from __future__ import annotations
 
 import grp
@@ -9,9 +10,32 @@ from .context import Ctx, KeywordError
 from .keywords import keyword, unsupported
 from .model import LogTarget
 
-LOG_FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-                  "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2",
-                  "local3", "local4", "local5", "local6", "local7")
+LOG_FACILITIES = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "auth2",
+    "ftp",
+    "ntp",
+    "audit",
+    "alert",
+    "cron2",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 LOG_FORMATS = ("local", "rfc3164", "rfc5424", "short", "raw", "priority", "iso", "timed")
 
@@ -58,12 +82,26 @@ def parse_log_target(ctx: Ctx, args: list[str]) -> LogTarget:
         minlevel = rest[2]
     if len(rest) > 3:
         raise KeywordError(f"log : cannot handle unexpected argument '{rest[3]}'")
-    return LogTarget(address=address, facility=facility, level=level, minlevel=minlevel, format=fmt,
-                     length=length, sample=sample, file=ctx.file, line=ctx.line)
+    return LogTarget(
+        address=address,
+        facility=facility,
+        level=level,
+        minlevel=minlevel,
+        format=fmt,
+        length=length,
+        sample=sample,
+        file=ctx.file,
+        line=ctx.line,
+    )
 
 
-@keyword("log", "gdflb", "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]] | global",
-         "send logs to a syslog server, a UNIX socket, stdout or stderr", negatable=True)
+@keyword(
+    "log",
+    "gdflb",
+    "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]] | global",
+    "send logs to a syslog server, a UNIX socket, stdout or stderr",
+    negatable=True,
+)
 def kw_log(ctx: Ctx, words: list[str]) -> None:
     if ctx.section == "global":
         ctx.state.global_.setdefault("logs", []).append(parse_log_target(ctx, words[1:]))
@@ -159,8 +197,10 @@ def kw_user(ctx: Ctx, words: list[str]) -> None:
     except KeyError:
         g["uid"] = None
         g["user_exists"] = False
-        ctx.warn(f"cannot find user id for '{name}' on this machine; the process will fail to start "
-                 "unless it exists then (not needed to check the configuration).")
+        ctx.warn(
+            f"cannot find user id for '{name}' on this machine; the process will fail to start "
+            "unless it exists then (not needed to check the configuration)."
+        )
 
 
 @keyword("group", "g", "<name>", "group to switch to after start-up")
@@ -176,8 +216,10 @@ def kw_group(ctx: Ctx, words: list[str]) -> None:
     except KeyError:
         g["gid"] = None
         g["group_exists"] = False
-        ctx.warn(f"cannot find group id for '{name}' on this machine; the process will fail to start "
-                 "unless it exists then (not needed to check the configuration).")
+        ctx.warn(
+            f"cannot find group id for '{name}' on this machine; the process will fail to start "
+            "unless it exists then (not needed to check the configuration)."
+        )
 
 
 @keyword("uid", "g", "<number>", "numeric user id to switch to")
@@ -216,8 +258,10 @@ def kw_nbthread(ctx: Ctx, words: list[str]) -> None:
 
 @keyword("nbproc", "g", "<n>", "removed in HAProxy 2.5")
 def kw_nbproc(ctx: Ctx, words: list[str]) -> None:
-    raise KeywordError("nbproc is not supported any more since HAProxy 2.5. Threads will automatically "
-                       "be used on multi-processor machines if available.")
+    raise KeywordError(
+        "nbproc is not supported any more since HAProxy 2.5. Threads will automatically "
+        "be used on multi-processor machines if available."
+    )
 
 
 @keyword("cpu-map", "g", "<process/thread> <cpus>", "bind workers to CPUs")
@@ -268,16 +312,25 @@ def kw_description(ctx: Ctx, words: list[str]) -> None:
         ctx.px.f["description"] = text
 
 
-for _name, _field in (("server-state-file", "server_state_file"), ("server-state-base", "server_state_base"),
-                      ("ca-base", "ca_base"), ("crt-base", "crt_base")):
+for _name, _field in (
+    ("server-state-file", "server_state_file"),
+    ("server-state-base", "server_state_base"),
+    ("ca-base", "ca_base"),
+    ("crt-base", "crt_base"),
+):
+
     def _store(ctx: Ctx, words: list[str], _field: str = _field) -> None:
         _g(ctx)[_field] = _one_arg(ctx, words, "a path")
 
     keyword(_name, "g", "<path>", f"{_name.replace('-', ' ')} directory or file")(_store)
 
 
-@keyword("stats socket", "g", "<address> [level <l>] [mode <m>] [expose-fd listeners] ...",
-         "runtime API socket (CLI)")
+@keyword(
+    "stats socket",
+    "g",
+    "<address> [level <l>] [mode <m>] [expose-fd listeners] ...",
+    "runtime API socket (CLI)",
+)
 def kw_stats_socket(ctx: Ctx, words: list[str]) -> None:
     from .kw_bind import parse_stats_socket
 

@@ -1,4 +1,5 @@
 """Proxy keywords: mode, options, timeouts, balance, hash-type, cookie and small settings."""
+
 from __future__ import annotations
 
 from .addresses import normalise_network
@@ -6,13 +7,22 @@ from .context import Ctx, KeywordError
 from .keywords import add, keyword, unsupported
 
 TIMEOUT_FIELDS = {
-    "client": ("client", "dfl"), "server": ("server", "dlb"), "connect": ("connect", "dlb"),
-    "check": ("check", "dlb"), "queue": ("queue", "dlb"), "http-keep-alive": ("http_keep_alive", "dflb"),
-    "http-request": ("http_request", "dflb"), "tunnel": ("tunnel", "dlb"), "tarpit": ("tarpit", "dflb"),
-    "client-fin": ("client_fin", "dfl"), "server-fin": ("server_fin", "dlb"),
+    "client": ("client", "dfl"),
+    "server": ("server", "dlb"),
+    "connect": ("connect", "dlb"),
+    "check": ("check", "dlb"),
+    "queue": ("queue", "dlb"),
+    "http-keep-alive": ("http_keep_alive", "dflb"),
+    "http-request": ("http_request", "dflb"),
+    "tunnel": ("tunnel", "dlb"),
+    "tarpit": ("tarpit", "dflb"),
+    "client-fin": ("client_fin", "dfl"),
+    "server-fin": ("server_fin", "dlb"),
 }
-TIMEOUT_SUPPORTS = ("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
-                    "'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'")
+TIMEOUT_SUPPORTS = (
+    "'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', "
+    "'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'"
+)
 
 
 @keyword("mode", "dflb", "http|tcp", "layer 7 (http) or layer 4 (tcp) proxying")
@@ -21,8 +31,9 @@ def kw_mode(ctx: Ctx, words: list[str]) -> None:
         raise KeywordError("'mode' expects one argument: 'http' or 'tcp'.")
     ctx.no_more(words, 2)
     if words[1] == "health":
-        raise KeywordError("'mode health' doesn't exist anymore. Please use 'http-request return status 200' "
-                           "instead.")
+        raise KeywordError(
+            "'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead."
+        )
     if words[1] not in ("http", "tcp"):
         raise KeywordError(f"unknown proxy mode '{words[1]}'.")
     ctx.px.f["mode"] = words[1]
@@ -45,9 +56,11 @@ for _kind, (_field, _sections) in TIMEOUT_FIELDS.items():
 # Legacy spellings from HAProxy 1.x, removed in 2.1: reported by name rather than as unknown.
 _LEGACY_TIMEOUTS = {"clitimeout": "client", "srvtimeout": "server", "contimeout": "connect"}
 for _legacy, _modern in _LEGACY_TIMEOUTS.items():
+
     def _removed(ctx: Ctx, words: list[str], _legacy: str = _legacy, _modern: str = _modern) -> None:
-        raise KeywordError(f"the '{_legacy}' directive is not supported anymore since HAProxy 2.1. "
-                           f"Use 'timeout {_modern}'.")
+        raise KeywordError(
+            f"the '{_legacy}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {_modern}'."
+        )
 
     add(_legacy, "dflb", _removed, help=f"removed in HAProxy 2.1: use 'timeout {_modern}'")
 
@@ -136,8 +149,10 @@ def kw_hash_balance_factor(ctx: Ctx, words: list[str]) -> None:
 
 # --- balance / hash-type / cookie ------------------------------------------------------------
 
-BALANCE_ERROR = ("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
-                 "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
+BALANCE_ERROR = (
+    "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', "
+    "'url_param', 'hdr(name)' and 'rdp-cookie(name)' options."
+)
 
 
 @keyword("balance", "dlb", "<algorithm> [<arguments>]", "load-balancing algorithm")
@@ -168,8 +183,10 @@ def kw_balance(ctx: Ctx, words: list[str]) -> None:
                 b["uri_path_only"] = True
                 i += 1
             else:
-                raise KeywordError("balance uri only accepts parameters 'len', 'depth', 'path-only', and "
-                                   f"'whole' (got '{a}').")
+                raise KeywordError(
+                    "balance uri only accepts parameters 'len', 'depth', 'path-only', and "
+                    f"'whole' (got '{a}')."
+                )
     elif algo == "url_param":
         if not args:
             raise KeywordError("'balance url_param' requires an URL parameter name.")
@@ -184,7 +201,9 @@ def kw_balance(ctx: Ctx, words: list[str]) -> None:
         b["header"] = algo[4:-1]
         if args:
             if args[0] != "use_domain_only":
-                raise KeywordError(f"'balance hdr()' only accepts 'use_domain_only' modifier (got '{args[0]}').")
+                raise KeywordError(
+                    f"'balance hdr()' only accepts 'use_domain_only' modifier (got '{args[0]}')."
+                )
             b["use_domain_only"] = True
     elif algo == "rdp-cookie" or (algo.startswith("rdp-cookie(") and algo.endswith(")")):
         b["algorithm"] = "rdp-cookie"
@@ -203,8 +222,12 @@ def kw_balance(ctx: Ctx, words: list[str]) -> None:
     ctx.px.f["balance"] = b
 
 
-@keyword("hash-type", "dlb", "map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]",
-         "how hash-based algorithms map hashes to servers")
+@keyword(
+    "hash-type",
+    "dlb",
+    "map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]",
+    "how hash-based algorithms map hashes to servers",
+)
 def kw_hash_type(ctx: Ctx, words: list[str]) -> None:
     if len(words) < 2 or words[1] not in ("map-based", "consistent"):
         raise KeywordError("'hash-type' only supports 'consistent' and 'map-based'.")
@@ -215,20 +238,27 @@ def kw_hash_type(ctx: Ctx, words: list[str]) -> None:
         h["function"] = words[2]
     if len(words) > 3:
         if words[3] != "avalanche":
-            raise KeywordError(f"'hash-type {words[1]}' only supports 'avalanche' as a modifier for hash "
-                               "functions.")
+            raise KeywordError(
+                f"'hash-type {words[1]}' only supports 'avalanche' as a modifier for hash functions."
+            )
         h["avalanche"] = True
     ctx.no_more(words, 4)
     ctx.px.f["hash_type"] = h
 
 
-COOKIE_OPTIONS_ERROR = ("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', "
-                        "'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
+COOKIE_OPTIONS_ERROR = (
+    "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', "
+    "'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."
+)
 
 
-@keyword("cookie", "dlb", "<name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] "
-         "[httponly] [secure] [domain <d>]* [maxidle <t>] [maxlife <t>] [dynamic] [attr <v>]*",
-         "cookie-based server persistence")
+@keyword(
+    "cookie",
+    "dlb",
+    "<name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve] "
+    "[httponly] [secure] [domain <d>]* [maxidle <t>] [maxlife <t>] [dynamic] [attr <v>]*",
+    "cookie-based server persistence",
+)
 def kw_cookie(ctx: Ctx, words: list[str]) -> None:
     if len(words) < 2:
         raise KeywordError("'cookie' expects <cookie_name> as argument.")
@@ -248,8 +278,10 @@ def kw_cookie(ctx: Ctx, words: list[str]) -> None:
             v = words[i + 1]
             if w == "domain":
                 if not v.startswith("."):
-                    ctx.warn(f"cookie domain '{v}' does not start with a dot; browsers may ignore it "
-                             "for sub-domains.")
+                    ctx.warn(
+                        f"cookie domain '{v}' does not start with a dot; browsers may ignore it "
+                        "for sub-domains."
+                    )
                 c["domains"].append(v)
             elif w == "attr":
                 c["attrs"].append(v)
@@ -261,8 +293,9 @@ def kw_cookie(ctx: Ctx, words: list[str]) -> None:
         i += 1
     mode = c.get("mode")
     if mode not in ("insert", "rewrite", "prefix") and (c.get("nocache") or c.get("postonly")):
-        raise KeywordError(f"cookie '{'nocache' if c.get('nocache') else 'postonly'}' option is only "
-                           "valid in 'insert' mode.")
+        raise KeywordError(
+            f"cookie '{'nocache' if c.get('nocache') else 'postonly'}' option is only valid in 'insert' mode."
+        )
     if (c.get("maxidle_s") or c.get("maxlife_s")) and mode != "insert":
         raise KeywordError("cookie 'maxidle' and 'maxlife' options are only valid in 'insert' mode.")
     ctx.px.f["cookie"] = c
@@ -272,32 +305,84 @@ def kw_cookie(ctx: Ctx, words: list[str]) -> None:
 
 #: Simple boolean options: name -> (Proxy field or None, sections). They can be negated.
 BOOL_OPTIONS: dict[str, tuple[str | None, str]] = {
-    "redispatch": ("redispatch", "dlb"), "abortonclose": ("abortonclose", "dlb"),
-    "dontlognull": ("dontlognull", "dfl"), "dontlog-normal": ("dontlog_normal", "dfl"),
-    "log-separate-errors": ("log_separate_errors", "dfl"), "log-health-checks": ("log_health_checks", "dlb"),
-    "logasap": ("logasap", "dfl"), "http-pretend-keepalive": ("http_pretend_keepalive", "dlb"),
-    "allbackups": (None, "dlb"), "checkcache": (None, "dlb"), "clitcpka": (None, "dfl"),
-    "contstats": (None, "dfl"), "disable-h2-upgrade": (None, "dfl"),
-    "h1-case-adjust-bogus-client": (None, "dfl"), "h1-case-adjust-bogus-server": (None, "dlb"),
-    "http-buffer-request": (None, "dflb"), "http-ignore-probes": (None, "dfl"),
-    "http-no-delay": (None, "dflb"), "http-use-proxy-header": (None, "dfl"),
-    "independent-streams": (None, "dflb"), "nolinger": (None, "dflb"), "persist": (None, "dlb"),
-    "prefer-last-server": (None, "dlb"), "socket-stats": (None, "dfl"), "splice-auto": (None, "dflb"),
-    "splice-request": (None, "dflb"), "splice-response": (None, "dflb"), "srvtcpka": (None, "dlb"),
-    "tcp-smart-accept": (None, "dfl"), "tcp-smart-connect": (None, "dlb"), "transparent": (None, "dlb"),
-    "idle-close-on-response": (None, "dfl"), "accept-invalid-http-request": (None, "dfl"),
-    "accept-invalid-http-response": (None, "dlb"), "tcpka": (None, "dflb"),
+    "redispatch": ("redispatch", "dlb"),
+    "abortonclose": ("abortonclose", "dlb"),
+    "dontlognull": ("dontlognull", "dfl"),
+    "dontlog-normal": ("dontlog_normal", "dfl"),
+    "log-separate-errors": ("log_separate_errors", "dfl"),
+    "log-health-checks": ("log_health_checks", "dlb"),
+    "logasap": ("logasap", "dfl"),
+    "http-pretend-keepalive": ("http_pretend_keepalive", "dlb"),
+    "allbackups": (None, "dlb"),
+    "checkcache": (None, "dlb"),
+    "clitcpka": (None, "dfl"),
+    "contstats": (None, "dfl"),
+    "disable-h2-upgrade": (None, "dfl"),
+    "h1-case-adjust-bogus-client": (None, "dfl"),
+    "h1-case-adjust-bogus-server": (None, "dlb"),
+    "http-buffer-request": (None, "dflb"),
+    "http-ignore-probes": (None, "dfl"),
+    "http-no-delay": (None, "dflb"),
+    "http-use-proxy-header": (None, "dfl"),
+    "independent-streams": (None, "dflb"),
+    "nolinger": (None, "dflb"),
+    "persist": (None, "dlb"),
+    "prefer-last-server": (None, "dlb"),
+    "socket-stats": (None, "dfl"),
+    "splice-auto": (None, "dflb"),
+    "splice-request": (None, "dflb"),
+    "splice-response": (None, "dflb"),
+    "srvtcpka": (None, "dlb"),
+    "tcp-smart-accept": (None, "dfl"),
+    "tcp-smart-connect": (None, "dlb"),
+    "transparent": (None, "dlb"),
+    "idle-close-on-response": (None, "dfl"),
+    "accept-invalid-http-request": (None, "dfl"),
+    "accept-invalid-http-response": (None, "dlb"),
+    "tcpka": (None, "dflb"),
 }
 #: Options fastlb implements as a behaviour switch that it reads from ``Proxy.options``.
-IMPLEMENTED_PLAIN = {"redispatch", "abortonclose", "dontlognull", "dontlog-normal", "log-separate-errors",
-                     "log-health-checks", "logasap", "http-pretend-keepalive", "allbackups", "splice-auto",
-                     "splice-request", "splice-response", "http-buffer-request", "prefer-last-server",
-                     "persist", "nolinger", "tcpka", "clitcpka", "srvtcpka", "contstats",
-                     "http-ignore-probes", "accept-invalid-http-request", "accept-invalid-http-response",
-                     "independent-streams", "http-no-delay", "tcp-smart-accept", "tcp-smart-connect",
-                     "socket-stats"}
-CHECK_OPTIONS = {"ssl-hello-chk", "smtpchk", "mysql-check", "pgsql-check", "redis-check", "ldap-check",
-                 "spop-check", "tcp-check", "external-check"}
+IMPLEMENTED_PLAIN = {
+    "redispatch",
+    "abortonclose",
+    "dontlognull",
+    "dontlog-normal",
+    "log-separate-errors",
+    "log-health-checks",
+    "logasap",
+    "http-pretend-keepalive",
+    "allbackups",
+    "splice-auto",
+    "splice-request",
+    "splice-response",
+    "http-buffer-request",
+    "prefer-last-server",
+    "persist",
+    "nolinger",
+    "tcpka",
+    "clitcpka",
+    "srvtcpka",
+    "contstats",
+    "http-ignore-probes",
+    "accept-invalid-http-request",
+    "accept-invalid-http-response",
+    "independent-streams",
+    "http-no-delay",
+    "tcp-smart-accept",
+    "tcp-smart-connect",
+    "socket-stats",
+}
+CHECK_OPTIONS = {
+    "ssl-hello-chk",
+    "smtpchk",
+    "mysql-check",
+    "pgsql-check",
+    "redis-check",
+    "ldap-check",
+    "spop-check",
+    "tcp-check",
+    "external-check",
+}
 
 
 def _bool_option(name: str, field: str | None):
@@ -323,8 +408,15 @@ def _bool_option(name: str, field: str | None):
 
 
 for _name, (_field, _sections) in BOOL_OPTIONS.items():
-    add(f"option {_name}", _sections, _bool_option(_name, _field), "", f"option {_name}", negatable=True,
-        extra={} if _name in IMPLEMENTED_PLAIN else {"status": "accepted, ignored (warning)"})
+    add(
+        f"option {_name}",
+        _sections,
+        _bool_option(_name, _field),
+        "",
+        f"option {_name}",
+        negatable=True,
+        extra={} if _name in IMPLEMENTED_PLAIN else {"status": "accepted, ignored (warning)"},
+    )
 
 
 def _conn_mode(mode: str, name: str):
@@ -345,12 +437,30 @@ def _conn_mode(mode: str, name: str):
     return handler
 
 
-add("option http-keep-alive", "dflb", _conn_mode("keep-alive", "http-keep-alive"), "",
-    "keep client and server connections open (HTTP default)", negatable=True)
-add("option http-server-close", "dflb", _conn_mode("server-close", "http-server-close"), "",
-    "close the server connection after each response, keep the client's", negatable=True)
-add("option httpclose", "dflb", _conn_mode("close", "httpclose"), "",
-    "close both connections after each response", negatable=True)
+add(
+    "option http-keep-alive",
+    "dflb",
+    _conn_mode("keep-alive", "http-keep-alive"),
+    "",
+    "keep client and server connections open (HTTP default)",
+    negatable=True,
+)
+add(
+    "option http-server-close",
+    "dflb",
+    _conn_mode("server-close", "http-server-close"),
+    "",
+    "close the server connection after each response, keep the client's",
+    negatable=True,
+)
+add(
+    "option httpclose",
+    "dflb",
+    _conn_mode("close", "httpclose"),
+    "",
+    "close both connections after each response",
+    negatable=True,
+)
 
 
 @keyword("option httplog", "dfl", "[clf]", "HTTP log format")
@@ -410,21 +520,30 @@ def _network_options(ctx: Ctx, words: list[str], name: str, default_header: str)
             i += 1
         else:
             if name == "forwardfor":
-                raise KeywordError("'option forwardfor' only supports optional values: 'except', 'header' "
-                                   "and 'if-none'.")
+                raise KeywordError(
+                    "'option forwardfor' only supports optional values: 'except', 'header' and 'if-none'."
+                )
             raise KeywordError(f"'option {name}' only supports optional values: 'except' and 'header'.")
     return result
 
 
-@keyword("option forwardfor", "dflb", "[except <network>] [header <name>] [if-none]",
-         "add X-Forwarded-For with the client address")
+@keyword(
+    "option forwardfor",
+    "dflb",
+    "[except <network>] [header <name>] [if-none]",
+    "add X-Forwarded-For with the client address",
+)
 def kw_option_forwardfor(ctx: Ctx, words: list[str]) -> None:
     ctx.px.f["forwardfor"] = _network_options(ctx, words, "forwardfor", "X-Forwarded-For")
     ctx.px.options().add("forwardfor")
 
 
-@keyword("option originalto", "dflb", "[except <network>] [header <name>]",
-         "add X-Original-To with the original destination address")
+@keyword(
+    "option originalto",
+    "dflb",
+    "[except <network>] [header <name>]",
+    "add X-Original-To with the original destination address",
+)
 def kw_option_originalto(ctx: Ctx, words: list[str]) -> None:
     ctx.px.f["originalto"] = _network_options(ctx, words, "originalto", "X-Original-To")
     ctx.px.options().add("originalto")
@@ -444,9 +563,11 @@ def kw_option_httpchk(ctx: Ctx, words: list[str]) -> None:
     if len(args) == 3:
         version = args[2]
         if "\r\n" in version or "\n" in version:
-            ctx.warn("'option httpchk' : hiding headers or body at the end of the version string is "
-                     "deprecated. Please, consider to use 'http-check send' directive instead.",
-                     style="directive")
+            ctx.warn(
+                "'option httpchk' : hiding headers or body at the end of the version string is "
+                "deprecated. Please, consider to use 'http-check send' directive instead.",
+                style="directive",
+            )
             first, *rest = version.replace("\r\n", "\n").split("\n")
             version = first
             headers = []
@@ -467,24 +588,70 @@ def _check_option(name: str):
         px.f["check_type"] = name
         px.options().add(name)
         if name != "tcp-check":
-            ctx.warn(f"'option {name}' is not supported by fastlb yet: servers will be checked with a "
-                     "TCP connect only.")
+            ctx.warn(
+                f"'option {name}' is not supported by fastlb yet: servers will be checked with a "
+                "TCP connect only."
+            )
 
     return handler
 
 
 for _name in sorted(CHECK_OPTIONS):
-    add(f"option {_name}", "dlb", _check_option(_name), "[<arguments>]", f"{_name} health checks",
-        extra={} if _name == "tcp-check" else {"status": "accepted, checks fall back to TCP connect (warning)"})
+    add(
+        f"option {_name}",
+        "dlb",
+        _check_option(_name),
+        "[<arguments>]",
+        f"{_name} health checks",
+        extra={}
+        if _name == "tcp-check"
+        else {"status": "accepted, checks fall back to TCP connect (warning)"},
+    )
 
 
 # Real HAProxy 2.6 proxy keywords without an implementation in fastlb yet.
-unsupported(["bind-process", "compression", "email-alert from", "email-alert level", "email-alert mailers",
-             "email-alert myhostname", "email-alert to", "http-error", "load-server-state-from-file",
-             "server-state-file-name", "stick-table", "filter", "use-fcgi-app", "external-check command",
-             "external-check path", "persist rdp-cookie", "source", "declare capture", "error-log-format",
-             "log-format-sd", "max-keep-alive-queue", "retry-on", "http-send-name-header",
-             "clitcpka-cnt", "clitcpka-idle", "clitcpka-intvl", "srvtcpka-cnt", "srvtcpka-idle",
-             "srvtcpka-intvl", "rate-limit sessions", "dispatch", "force-persist", "ignore-persist",
-             "server-template", "stick match", "stick on", "stick store-request", "stick store-response",
-             "monitor fail", "option http-restrict-req-hdr-names"], "dflb")
+unsupported(
+    [
+        "bind-process",
+        "compression",
+        "email-alert from",
+        "email-alert level",
+        "email-alert mailers",
+        "email-alert myhostname",
+        "email-alert to",
+        "http-error",
+        "load-server-state-from-file",
+        "server-state-file-name",
+        "stick-table",
+        "filter",
+        "use-fcgi-app",
+        "external-check command",
+        "external-check path",
+        "persist rdp-cookie",
+        "source",
+        "declare capture",
+        "error-log-format",
+        "log-format-sd",
+        "max-keep-alive-queue",
+        "retry-on",
+        "http-send-name-header",
+        "clitcpka-cnt",
+        "clitcpka-idle",
+        "clitcpka-intvl",
+        "srvtcpka-cnt",
+        "srvtcpka-idle",
+        "srvtcpka-intvl",
+        "rate-limit sessions",
+        "dispatch",
+        "force-persist",
+        "ignore-persist",
+        "server-template",
+        "stick match",
+        "stick on",
+        "stick store-request",
+        "stick store-response",
+        "monitor fail",
+        "option http-restrict-req-hdr-names",
+    ],
+    "dflb",
+)

@@ -1,5 +1,6 @@
 """Proxy keywords with conditions and rules: acl, use_backend, http-request/-response, tcp-request,
 redirect, stats, errorfile, health-check rules and captures."""
+
 from __future__ import annotations
 
 from .acl import AclError, parse_acl_expression, parse_condition
@@ -34,8 +35,13 @@ def condition(ctx: Ctx, cond_words: list[str], what: str) -> Condition | None:
     return cond
 
 
-@keyword("acl", "dflb", "<name> <fetch>[(<args>)] [flags] [operator] <value>...", "declare an ACL",
-         named_defaults_only=True)
+@keyword(
+    "acl",
+    "dflb",
+    "<name> <fetch>[(<args>)] [flags] [operator] <value>...",
+    "declare an ACL",
+    named_defaults_only=True,
+)
 def kw_acl(ctx: Ctx, words: list[str]) -> None:
     if len(words) < 3:
         raise KeywordError("'acl' expects <name> and <criterion> [<values>...] as arguments.")
@@ -61,8 +67,9 @@ def kw_use_backend(ctx: Ctx, words: list[str]) -> None:
         raise KeywordError("'use_backend' requires a backend name.")
     cond = condition(ctx, cond_words, "switching rule")
     name = args[0]
-    ctx.px.lst("use_backends").append(UseBackend(backend=name, condition=cond, dynamic="%[" in name,
-                                                 file=ctx.file, line=ctx.line))
+    ctx.px.lst("use_backends").append(
+        UseBackend(backend=name, condition=cond, dynamic="%[" in name, file=ctx.file, line=ctx.line)
+    )
     ctx.px.seen_use_backend = True
 
 
@@ -87,36 +94,166 @@ def kw_use_server(ctx: Ctx, words: list[str]) -> None:
 # --- rules -----------------------------------------------------------------------------------
 
 HTTP_REQUEST_ACTIONS = (
-    "wait-for-handshake", "set-log-level", "set-nice", "use-service", "sc-inc-gpc", "sc-inc-gpc0",
-    "sc-inc-gpc1", "sc-set-gpt", "sc-set-gpt0", "send-spoe-group", "do-resolve", "cache-use", "add-acl",
-    "add-header", "allow", "auth", "capture", "del-acl", "del-header", "del-map", "deny", "disable-l7-retry",
-    "early-hint", "normalize-uri", "redirect", "reject", "replace-header", "replace-path", "replace-pathq",
-    "replace-uri", "replace-value", "return", "set-header", "set-map", "set-method", "set-path",
-    "set-pathq", "set-query", "set-uri", "strict-mode", "tarpit", "track-sc", "set-timeout",
-    "wait-for-body", "set-var-fmt", "set-var", "unset-var", "set-dst", "set-dst-port", "set-mark",
-    "set-src", "set-src-port", "set-tos", "silent-drop", "set-priority-class", "set-priority-offset",
+    "wait-for-handshake",
+    "set-log-level",
+    "set-nice",
+    "use-service",
+    "sc-inc-gpc",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-set-gpt",
+    "sc-set-gpt0",
+    "send-spoe-group",
+    "do-resolve",
+    "cache-use",
+    "add-acl",
+    "add-header",
+    "allow",
+    "auth",
+    "capture",
+    "del-acl",
+    "del-header",
+    "del-map",
+    "deny",
+    "disable-l7-retry",
+    "early-hint",
+    "normalize-uri",
+    "redirect",
+    "reject",
+    "replace-header",
+    "replace-path",
+    "replace-pathq",
+    "replace-uri",
+    "replace-value",
+    "return",
+    "set-header",
+    "set-map",
+    "set-method",
+    "set-path",
+    "set-pathq",
+    "set-query",
+    "set-uri",
+    "strict-mode",
+    "tarpit",
+    "track-sc",
+    "set-timeout",
+    "wait-for-body",
+    "set-var-fmt",
+    "set-var",
+    "unset-var",
+    "set-dst",
+    "set-dst-port",
+    "set-mark",
+    "set-src",
+    "set-src-port",
+    "set-tos",
+    "silent-drop",
+    "set-priority-class",
+    "set-priority-offset",
 )
 HTTP_RESPONSE_ACTIONS = (
-    "add-acl", "add-header", "allow", "cache-store", "capture", "del-acl", "del-header", "del-map", "deny",
-    "redirect", "replace-header", "replace-value", "return", "sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1",
-    "sc-set-gpt", "sc-set-gpt0", "send-spoe-group", "set-header", "set-log-level", "set-map", "set-mark",
-    "set-nice", "set-status", "set-tos", "set-var", "set-var-fmt", "silent-drop", "strict-mode",
-    "track-sc", "unset-var", "wait-for-body",
+    "add-acl",
+    "add-header",
+    "allow",
+    "cache-store",
+    "capture",
+    "del-acl",
+    "del-header",
+    "del-map",
+    "deny",
+    "redirect",
+    "replace-header",
+    "replace-value",
+    "return",
+    "sc-inc-gpc",
+    "sc-inc-gpc0",
+    "sc-inc-gpc1",
+    "sc-set-gpt",
+    "sc-set-gpt0",
+    "send-spoe-group",
+    "set-header",
+    "set-log-level",
+    "set-map",
+    "set-mark",
+    "set-nice",
+    "set-status",
+    "set-tos",
+    "set-var",
+    "set-var-fmt",
+    "silent-drop",
+    "strict-mode",
+    "track-sc",
+    "unset-var",
+    "wait-for-body",
 )
-HTTP_AFTER_RESPONSE_ACTIONS = ("add-header", "allow", "capture", "del-header", "replace-header",
-                               "replace-value", "set-header", "set-status", "set-var", "set-var-fmt",
-                               "strict-mode", "unset-var", "set-log-level", "set-map", "del-map", "del-acl",
-                               "add-acl", "sc-inc-gpc", "sc-set-gpt")
+HTTP_AFTER_RESPONSE_ACTIONS = (
+    "add-header",
+    "allow",
+    "capture",
+    "del-header",
+    "replace-header",
+    "replace-value",
+    "set-header",
+    "set-status",
+    "set-var",
+    "set-var-fmt",
+    "strict-mode",
+    "unset-var",
+    "set-log-level",
+    "set-map",
+    "del-map",
+    "del-acl",
+    "add-acl",
+    "sc-inc-gpc",
+    "sc-set-gpt",
+)
 #: Actions with a parenthesised argument (``set-var(txn.x)``, ``track-sc0``...) by prefix.
-_PAREN_ACTIONS = ("set-var", "set-var-fmt", "unset-var", "add-acl", "del-acl", "del-map", "set-map",
-                  "do-resolve", "sc-inc-gpc", "sc-set-gpt")
+_PAREN_ACTIONS = (
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
+    "add-acl",
+    "del-acl",
+    "del-map",
+    "set-map",
+    "do-resolve",
+    "sc-inc-gpc",
+    "sc-set-gpt",
+)
 #: Actions implemented by fastlb's HTTP engine; the others are accepted with a warning.
-IMPLEMENTED_HTTP_ACTIONS = frozenset({
-    "allow", "deny", "tarpit", "auth", "redirect", "return", "add-header", "set-header", "del-header",
-    "replace-header", "replace-value", "set-path", "set-pathq", "set-uri", "set-query", "set-method",
-    "replace-path", "replace-pathq", "replace-uri", "set-status", "set-var", "set-var-fmt", "unset-var",
-    "set-log-level", "capture", "reject", "silent-drop", "set-timeout", "wait-for-body",
-})
+IMPLEMENTED_HTTP_ACTIONS = frozenset(
+    {
+        "allow",
+        "deny",
+        "tarpit",
+        "auth",
+        "redirect",
+        "return",
+        "add-header",
+        "set-header",
+        "del-header",
+        "replace-header",
+        "replace-value",
+        "set-path",
+        "set-pathq",
+        "set-uri",
+        "set-query",
+        "set-method",
+        "replace-path",
+        "replace-pathq",
+        "replace-uri",
+        "set-status",
+        "set-var",
+        "set-var-fmt",
+        "unset-var",
+        "set-log-level",
+        "capture",
+        "reject",
+        "silent-drop",
+        "set-timeout",
+        "wait-for-body",
+    }
+)
 
 
 def _action_name(word: str) -> str:
@@ -159,8 +296,17 @@ def _check_action_args(rule: str, action: str, args: list[str]) -> None:
         _check_redirect(args, prefix)
 
 
-_REDIRECT_OPTIONS = ("code", "prefix", "location", "scheme", "set-cookie", "clear-cookie", "drop-query",
-                     "ignore-empty", "append-slash")
+_REDIRECT_OPTIONS = (
+    "code",
+    "prefix",
+    "location",
+    "scheme",
+    "set-cookie",
+    "clear-cookie",
+    "drop-query",
+    "ignore-empty",
+    "append-slash",
+)
 
 
 def _check_redirect(args: list[str], prefix: str) -> None:
@@ -182,9 +328,11 @@ def _check_redirect(args: list[str], prefix: str) -> None:
         elif w in ("drop-query", "ignore-empty", "append-slash"):
             i += 1
         else:
-            raise KeywordError(prefix + "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', "
-                               "'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' "
-                               f"(was '{w}').")
+            raise KeywordError(
+                prefix + "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', "
+                "'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' "
+                f"(was '{w}')."
+            )
     if kind is None:
         raise KeywordError(prefix + "expects 'prefix', 'location' or 'scheme'.")
 
@@ -201,36 +349,102 @@ def _http_rule(rule: str, actions: tuple[str, ...], field: str):
         args, cond_words = split_condition(words[2:])
         _check_action_args(rule, action, args)
         if rule == "http-request" and px.seen_use_backend:
-            ctx.warn("a 'http-request' rule placed after a 'use_backend' rule will still be processed before.")
+            ctx.warn(
+                "a 'http-request' rule placed after a 'use_backend' rule will still be processed before."
+            )
         cond = condition(ctx, cond_words, f"an '{rule} {action}' condition")
         if action not in IMPLEMENTED_HTTP_ACTIONS:
             ctx.warn(f"'{rule} {action}' is not supported by fastlb yet, ignored.")
-        px.lst(field).append(HttpRule(action=words[1], args=tuple(args), condition=cond,
-                                      file=ctx.file, line=ctx.line))
+        px.lst(field).append(
+            HttpRule(action=words[1], args=tuple(args), condition=cond, file=ctx.file, line=ctx.line)
+        )
 
     return handler
 
 
-keyword("http-request", "dflb", "<action> [options...] [if|unless <condition>]",
-        "HTTP request rules", named_defaults_only=True)(
-    _http_rule("http-request", HTTP_REQUEST_ACTIONS, "http_request_rules"))
-keyword("http-response", "dflb", "<action> [options...] [if|unless <condition>]",
-        "HTTP response rules", named_defaults_only=True)(
-    _http_rule("http-response", HTTP_RESPONSE_ACTIONS, "http_response_rules"))
-keyword("http-after-response", "dflb", "<action> [options...] [if|unless <condition>]",
-        "rules applied to every response, including HAProxy's own", named_defaults_only=True)(
-    _http_rule("http-after-response", HTTP_AFTER_RESPONSE_ACTIONS, "http_after_response_rules"))
+keyword(
+    "http-request",
+    "dflb",
+    "<action> [options...] [if|unless <condition>]",
+    "HTTP request rules",
+    named_defaults_only=True,
+)(_http_rule("http-request", HTTP_REQUEST_ACTIONS, "http_request_rules"))
+keyword(
+    "http-response",
+    "dflb",
+    "<action> [options...] [if|unless <condition>]",
+    "HTTP response rules",
+    named_defaults_only=True,
+)(_http_rule("http-response", HTTP_RESPONSE_ACTIONS, "http_response_rules"))
+keyword(
+    "http-after-response",
+    "dflb",
+    "<action> [options...] [if|unless <condition>]",
+    "rules applied to every response, including HAProxy's own",
+    named_defaults_only=True,
+)(_http_rule("http-after-response", HTTP_AFTER_RESPONSE_ACTIONS, "http_after_response_rules"))
 
 TCP_REQUEST_ACTIONS = {
-    "connection": ("accept", "reject", "expect-proxy", "expect-netscaler-cip", "capture", "track-sc",
-                   "sc-inc-gpc", "sc-set-gpt", "set-var", "set-var-fmt", "unset-var", "set-src",
-                   "set-src-port", "set-dst", "set-dst-port", "set-mark", "set-tos", "silent-drop"),
-    "session": ("accept", "reject", "track-sc", "sc-inc-gpc", "sc-set-gpt", "set-var", "set-var-fmt",
-                "unset-var", "set-mark", "set-tos", "silent-drop", "attach-srv"),
-    "content": ("accept", "reject", "capture", "do-resolve", "send-spoe-group", "set-log-level",
-                "set-nice", "set-priority-class", "set-priority-offset", "set-var", "set-var-fmt",
-                "unset-var", "switch-mode", "track-sc", "sc-inc-gpc", "sc-set-gpt", "use-service",
-                "set-dst", "set-dst-port", "set-src", "set-src-port", "set-mark", "set-tos", "silent-drop"),
+    "connection": (
+        "accept",
+        "reject",
+        "expect-proxy",
+        "expect-netscaler-cip",
+        "capture",
+        "track-sc",
+        "sc-inc-gpc",
+        "sc-set-gpt",
+        "set-var",
+        "set-var-fmt",
+        "unset-var",
+        "set-src",
+        "set-src-port",
+        "set-dst",
+        "set-dst-port",
+        "set-mark",
+        "set-tos",
+        "silent-drop",
+    ),
+    "session": (
+        "accept",
+        "reject",
+        "track-sc",
+        "sc-inc-gpc",
+        "sc-set-gpt",
+        "set-var",
+        "set-var-fmt",
+        "unset-var",
+        "set-mark",
+        "set-tos",
+        "silent-drop",
+        "attach-srv",
+    ),
+    "content": (
+        "accept",
+        "reject",
+        "capture",
+        "do-resolve",
+        "send-spoe-group",
+        "set-log-level",
+        "set-nice",
+        "set-priority-class",
+        "set-priority-offset",
+        "set-var",
+        "set-var-fmt",
+        "unset-var",
+        "switch-mode",
+        "track-sc",
+        "sc-inc-gpc",
+        "sc-set-gpt",
+        "use-service",
+        "set-dst",
+        "set-dst-port",
+        "set-src",
+        "set-src-port",
+        "set-mark",
+        "set-tos",
+        "silent-drop",
+    ),
 }
 
 
@@ -246,45 +460,68 @@ def _tcp_rule(direction: str):
             if direction == "request":
                 px.f["tcp_request_inspect_delay"] = ctx.time(words[2], f"tcp-{direction} inspect-delay")
             return
-        layers = TCP_REQUEST_ACTIONS if direction == "request" else {"content": ("accept", "reject", "close",
-                                                                                   "set-var", "unset-var")}
+        layers = (
+            TCP_REQUEST_ACTIONS
+            if direction == "request"
+            else {"content": ("accept", "reject", "close", "set-var", "unset-var")}
+        )
         if len(words) < 3:
             raise KeywordError(f"'tcp-{direction} {layer}' expects an action.")
         action = _action_name(words[2])
         if action not in layers[layer]:
-            raise KeywordError(f"'tcp-{direction} {layer}' expects {', '.join(repr(a) for a in layers[layer])}, "
-                               f"but got '{words[2]}'.")
+            raise KeywordError(
+                f"'tcp-{direction} {layer}' expects {', '.join(repr(a) for a in layers[layer])}, "
+                f"but got '{words[2]}'."
+            )
         args, cond_words = split_condition(words[3:])
         cond = condition(ctx, cond_words, f"'tcp-{direction} {layer}' condition")
         if action not in ("accept", "reject", "silent-drop", "expect-proxy", "close"):
             ctx.warn(f"'tcp-{direction} {layer} {action}' is not supported by fastlb yet, ignored.")
-        px.lst(field).append(HttpRule(action=f"{layer} {words[2]}", args=tuple(args), condition=cond,
-                                      file=ctx.file, line=ctx.line))
+        px.lst(field).append(
+            HttpRule(
+                action=f"{layer} {words[2]}", args=tuple(args), condition=cond, file=ctx.file, line=ctx.line
+            )
+        )
 
     return handler
 
 
 for _layer in ("connection", "session", "content", "inspect-delay"):
-    keyword(f"tcp-request {_layer}", "dflb" if _layer in ("content", "inspect-delay") else "dfl",
-            "<action> [if|unless <condition>]" if _layer != "inspect-delay" else "<time>",
-            f"layer-4 request rules ({_layer})", named_defaults_only=True)(_tcp_rule("request"))
+    keyword(
+        f"tcp-request {_layer}",
+        "dflb" if _layer in ("content", "inspect-delay") else "dfl",
+        "<action> [if|unless <condition>]" if _layer != "inspect-delay" else "<time>",
+        f"layer-4 request rules ({_layer})",
+        named_defaults_only=True,
+    )(_tcp_rule("request"))
 for _layer in ("content", "inspect-delay"):
-    keyword(f"tcp-response {_layer}", "dlb", "<action> [if|unless <condition>]",
-            f"layer-4 response rules ({_layer})", named_defaults_only=True)(_tcp_rule("response"))
+    keyword(
+        f"tcp-response {_layer}",
+        "dlb",
+        "<action> [if|unless <condition>]",
+        f"layer-4 response rules ({_layer})",
+        named_defaults_only=True,
+    )(_tcp_rule("response"))
 
 
-@keyword("redirect", "flb", "location|prefix|scheme <to> [code <n>] [options] [if|unless <cond>]",
-         "HTTP redirection")
+@keyword(
+    "redirect",
+    "flb",
+    "location|prefix|scheme <to> [code <n>] [options] [if|unless <cond>]",
+    "HTTP redirection",
+)
 def kw_redirect(ctx: Ctx, words: list[str]) -> None:
     args, cond_words = split_condition(words[1:])
     _check_action_args("redirect", "redirect", args)
     cond = condition(ctx, cond_words, "'redirect' condition")
     kind = next(a for a in args if a in ("prefix", "location", "scheme"))
-    ctx.px.lst("redirects").append(HttpRule(action=kind, args=tuple(args), condition=cond,
-                                            file=ctx.file, line=ctx.line))
+    ctx.px.lst("redirects").append(
+        HttpRule(action=kind, args=tuple(args), condition=cond, file=ctx.file, line=ctx.line)
+    )
 
 
 # --- errorfile -------------------------------------------------------------------------------
+
 
 @keyword("errorfile", "dflb", "<code> <file>", "serve this file (a full HTTP response) for status <code>")
 def kw_errorfile(ctx: Ctx, words: list[str]) -> None:
@@ -323,6 +560,7 @@ def kw_errorfiles(ctx: Ctx, words: list[str]) -> None:
 
 
 # --- stats -----------------------------------------------------------------------------------
+
 
 def _stats(ctx: Ctx) -> dict:
     st = ctx.px.sub("stats")
@@ -393,12 +631,15 @@ def _stats_flag(field: str):
 
 
 keyword("stats hide-version", "dflb", "", "do not show the version on the statistics page")(
-    _stats_flag("hide_version"))
+    _stats_flag("hide_version")
+)
 keyword("stats show-legends", "dflb", "", "show legends on the statistics page")(_stats_flag("show_legends"))
 keyword("stats show-node", "dflb", "[<name>]", "show the node name on the statistics page")(
-    _stats_flag("show_node"))
+    _stats_flag("show_node")
+)
 keyword("stats show-desc", "dflb", "[<text>]", "show a description on the statistics page")(
-    _stats_flag("show_desc"))
+    _stats_flag("show_desc")
+)
 
 
 @keyword("stats scope", "dflb", "<proxy>|.", "limit the statistics page to these proxies")
@@ -410,13 +651,18 @@ def kw_stats_scope(ctx: Ctx, words: list[str]) -> None:
     st.setdefault("scopes", []).append(words[2])
 
 
-@keyword("stats http-request", "flb", "allow|deny|auth [realm <r>] [if|unless <cond>]",
-         "access rules of the statistics page")
+@keyword(
+    "stats http-request",
+    "flb",
+    "allow|deny|auth [realm <r>] [if|unless <cond>]",
+    "access rules of the statistics page",
+)
 def kw_stats_http_request(ctx: Ctx, words: list[str]) -> None:
     ctx.warn("'stats http-request' is not supported by fastlb yet, ignored.")
 
 
 # --- health-check rules and captures ---------------------------------------------------------
+
 
 def _check_rule(kind: str, group: str):
     field = "http_check_rules" if group == "http-check" else "tcp_check_rules"
@@ -438,11 +684,22 @@ def _check_rule(kind: str, group: str):
 
 for _kind in ("comment", "connect", "disable-on-404", "expect", "send", "send-state", "set-var", "unset-var"):
     keyword(f"http-check {_kind}", "dlb", "[<arguments>]", f"HTTP health check: {_kind}")(
-        _check_rule(_kind, "http-check"))
-for _kind in ("comment", "connect", "expect", "send", "send-lf", "send-binary", "send-binary-lf", "set-var",
-              "unset-var"):
+        _check_rule(_kind, "http-check")
+    )
+for _kind in (
+    "comment",
+    "connect",
+    "expect",
+    "send",
+    "send-lf",
+    "send-binary",
+    "send-binary-lf",
+    "set-var",
+    "unset-var",
+):
     keyword(f"tcp-check {_kind}", "dlb", "[<arguments>]", f"TCP health check: {_kind}")(
-        _check_rule(_kind, "tcp-check"))
+        _check_rule(_kind, "tcp-check")
+    )
 
 
 def _capture(kind: str):
@@ -451,8 +708,9 @@ def _capture(kind: str):
         if kind != "cookie" and (len(words) < 3 or words[2] != "header"):
             raise KeywordError(f"'capture {kind}' expects 'header' <name> 'len' <length>.")
         if len(args) != 3 or args[1] != "len":
-            raise KeywordError(f"'capture {kind}{'' if kind == 'cookie' else ' header'}' expects <name> "
-                               "'len' <length>.")
+            raise KeywordError(
+                f"'capture {kind}{'' if kind == 'cookie' else ' header'}' expects <name> 'len' <length>."
+            )
         length = ctx.integer(args[2], "capture len", minimum=1)
         ctx.px.lst("captures").append(Capture(kind=kind, name=args[0], length=length))  # type: ignore[arg-type]
 

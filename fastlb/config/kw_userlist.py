@@ -1,12 +1,12 @@
 """Keywords of ``userlist`` sections: users and groups for HTTP basic authentication."""
+
 from __future__ import annotations
 
 from .context import Ctx, KeywordError
 from .keywords import keyword
 
 
-@keyword("user", "u", "<name> [password|insecure-password <pw>] [groups <g>[,<g>...]]",
-         "a user of the list")
+@keyword("user", "u", "<name> [password|insecure-password <pw>] [groups <g>[,<g>...]]", "a user of the list")
 def kw_user(ctx: Ctx, words: list[str]) -> None:
     ul = ctx.userlist
     assert ul is not None
@@ -28,8 +28,10 @@ def kw_user(ctx: Ctx, words: list[str]) -> None:
                 user["insecure"] = w == "insecure-password"
             i += 2
         else:
-            raise KeywordError(f"'user' only supports 'password', 'insecure-password' and 'groups' (got '{w}').",
-                               style="directive")
+            raise KeywordError(
+                f"'user' only supports 'password', 'insecure-password' and 'groups' (got '{w}').",
+                style="directive",
+            )
     ul["users"].append(user)
 
 

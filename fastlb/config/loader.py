@@ -3,6 +3,7 @@
 Every error is recorded and parsing goes on with the next line, so one run reports all the
 errors of all the files (HAProxy stops at some of them; fastlb does not).
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,8 +21,17 @@ from .tokenizer import TokenizeError, tokenize
 
 PROXY_KINDS = ("frontend", "backend", "listen")
 #: Sections HAProxy has and fastlb accepts (with a warning) without implementing them yet.
-UNIMPLEMENTED_SECTIONS = ("resolvers", "peers", "mailers", "http-errors", "ring", "program", "cache",
-                          "fcgi-app", "traces")
+UNIMPLEMENTED_SECTIONS = (
+    "resolvers",
+    "peers",
+    "mailers",
+    "http-errors",
+    "ring",
+    "program",
+    "cache",
+    "fcgi-app",
+    "traces",
+)
 SECTION_KEYWORDS = frozenset({"global", "defaults", "userlist", *PROXY_KINDS, *UNIMPLEMENTED_SECTIONS})
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -46,8 +56,14 @@ def expand_paths(paths: list[str], state: LoaderState) -> list[str]:
         elif os.path.exists(path):
             files.append(path)
         else:
-            state.diagnostics.append(Diagnostic(
-                "ALERT", "", 0, f"Cannot open configuration file/directory {path} : No such file or directory"))
+            state.diagnostics.append(
+                Diagnostic(
+                    "ALERT",
+                    "",
+                    0,
+                    f"Cannot open configuration file/directory {path} : No such file or directory",
+                )
+            )
     return files
 
 
@@ -88,8 +104,13 @@ class _FileParser:
                 continue
             if head in (".notice", ".warning", ".alert", ".diag"):
                 if len(words) > 2:
-                    self.diag("ALERT", lineno, f"Unexpected argument '{words[2]}' for '{head}'. Use quotes if "
-                              "the message should contain spaces.", "directive")
+                    self.diag(
+                        "ALERT",
+                        lineno,
+                        f"Unexpected argument '{words[2]}' for '{head}'. Use quotes if "
+                        "the message should contain spaces.",
+                        "directive",
+                    )
                 elif head != ".diag":
                     level = {".notice": "NOTICE", ".warning": "WARNING", ".alert": "ALERT"}[head]
                     self.diag(level, lineno, f"'{words[1] if len(words) > 1 else ''}'.", "directive")
@@ -107,8 +128,13 @@ class _FileParser:
             try:
                 return evaluate_condition(expr, self.state.environ)
             except ConditionError as exc:
-                self.diag("ALERT", lineno, f"{exc} in '{head}' at position {exc.position}:\n  {raw.strip()}\n"
-                          f"  {' ' * (len(head) + exc.position)}^", "directive")
+                self.diag(
+                    "ALERT",
+                    lineno,
+                    f"{exc} in '{head}' at position {exc.position}:\n  {raw.strip()}\n"
+                    f"  {' ' * (len(head) + exc.position)}^",
+                    "directive",
+                )
                 return False
 
         if head == ".if":
@@ -164,8 +190,12 @@ class _FileParser:
         if kind in UNIMPLEMENTED_SECTIONS:
             self.skipping_section = True
             self.state.unimplemented_sections.append((kind, words[1] if len(words) > 1 else ""))
-            self.diag("WARNING", lineno, f"'{kind}' sections are not supported by fastlb yet: section "
-                      f"'{' '.join(words[:2])}' ignored.")
+            self.diag(
+                "WARNING",
+                lineno,
+                f"'{kind}' sections are not supported by fastlb yet: section "
+                f"'{' '.join(words[:2])}' ignored.",
+            )
             return
         if kind == "userlist":
             if len(words) < 2:
@@ -222,9 +252,13 @@ class _FileParser:
         self.check_duplicate(px)
         self.state.proxies.append(px)
         if legacy_addr is not None:
-            self.diag("WARNING", lineno, f"address '{legacy_addr}' on the '{kind}' line is the HAProxy 1.x form "
-                      "(HAProxy 2.6 asks for the 'bind' keyword); fastlb treats it as "
-                      f"'bind {legacy_addr}'.")
+            self.diag(
+                "WARNING",
+                lineno,
+                f"address '{legacy_addr}' on the '{kind}' line is the HAProxy 1.x form "
+                "(HAProxy 2.6 asks for the 'bind' keyword); fastlb treats it as "
+                f"'bind {legacy_addr}'.",
+            )
             ctx = Ctx(self.state, self.file, lineno, kind, px, keyword="bind")
             try:
                 px.lst("binds").extend(kw_bind.make_binds(ctx, legacy_addr, [], legacy=True))
@@ -237,8 +271,12 @@ class _FileParser:
                 continue
             overlap = (px.has_frontend and other.has_frontend) or (px.has_backend and other.has_backend)
             if overlap:
-                self.diag("ALERT", px.line, f"{px.kind} '{px.name}' has the same name as {other.kind} "
-                          f"'{other.name}' declared at {other.file}:{other.line}.")
+                self.diag(
+                    "ALERT",
+                    px.line,
+                    f"{px.kind} '{px.name}' has the same name as {other.kind} "
+                    f"'{other.name}' declared at {other.file}:{other.line}.",
+                )
                 return
 
     # --- keyword lines -----------------------------------------------------------------------
@@ -293,14 +331,18 @@ class _FileParser:
                 ctx.error(f"unknown option '{sub}'." + (f" Did you mean '{hint}' maybe ?" if hint else ""))
                 return
             if first == "stats" and section in PROXY_SECTIONS:
-                ctx.error(f"unknown stats parameter '{sub}', expects 'admin', 'uri', 'realm', 'auth', 'scope', "
-                          "'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.", "directive")
+                ctx.error(
+                    f"unknown stats parameter '{sub}', expects 'admin', 'uri', 'realm', 'auth', 'scope', "
+                    "'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'.",
+                    "directive",
+                )
                 return
             family = _family(section)
             from .keywords import all_keywords
 
-            subs = sorted(k.name.split(" ", 1)[1] for k in all_keywords()
-                          if k.group == first and k.sections & family)
+            subs = sorted(
+                k.name.split(" ", 1)[1] for k in all_keywords() if k.group == first and k.sections & family
+            )
             if subs:
                 hint = suggest(sub, section, first) if sub else None
                 listed = ", ".join(f"'{s}'" for s in subs)
@@ -329,7 +371,9 @@ class _FileParser:
         cap = "backend" if section == "frontend" else "frontend"
         display = words[1] if kw.group == "option" else kw.name
         if kw.capability_error:
-            ctx.error(f"'{kw.name}' not allowed because {section} '{px.name}' has no {cap} capability.", style)
+            ctx.error(
+                f"'{kw.name}' not allowed because {section} '{px.name}' has no {cap} capability.", style
+            )
         else:
             ctx.warn(f"'{display}' ignored because {section} '{px.name}' has no {cap} capability.")
         return False
@@ -359,24 +403,29 @@ def load_config(paths: list[str], environ: Mapping[str, str] | None = None) -> L
     state = LoaderState(environ=dict(os.environ if environ is None else environ))
     files = expand_paths(paths, state)
     if not files and not state.diagnostics:
-        state.diagnostics.append(Diagnostic("ALERT", "", 0, "No configuration file found in "
-                                            + ", ".join(paths)))
+        state.diagnostics.append(
+            Diagnostic("ALERT", "", 0, "No configuration file found in " + ", ".join(paths))
+        )
     sources: list[tuple[str, str]] = []
     for path in files:
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as exc:
-            state.diagnostics.append(Diagnostic(
-                "ALERT", "", 0, f"Cannot open configuration file/directory {path} : {exc.strerror}"))
+            state.diagnostics.append(
+                Diagnostic(
+                    "ALERT", "", 0, f"Cannot open configuration file/directory {path} : {exc.strerror}"
+                )
+            )
             continue
         sources.append((path, data.decode("utf-8", errors="surrogateescape")))
     state.environ.setdefault("HAPROXY_CFGFILES", ";".join(files))
     return _load(sources, state)
 
 
-def load_config_text(text: str, environ: Mapping[str, str] | None = None,
-                     filename: str = "<string>") -> LoadResult:
+def load_config_text(
+    text: str, environ: Mapping[str, str] | None = None, filename: str = "<string>"
+) -> LoadResult:
     """Same as ``load_config`` on one configuration given as a string."""
     state = LoaderState(environ=dict(os.environ if environ is None else environ))
     return _load([(filename, text)], state)

@@ -15,13 +15,24 @@ Rules (configuration manual sections 2.2 and 2.3, checked against ``haproxy -c``
 
 Errors carry the 1-based column of the offending character, as HAProxy reports it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 _BLANKS = " \t"
-_SIMPLE_ESCAPES = {" ": " ", "\t": "\t", "#": "#", "\\": "\\", "'": "'", '"': '"', "$": "$",
-                   "n": "\n", "r": "\r", "t": "\t"}
+_SIMPLE_ESCAPES = {
+    " ": " ",
+    "\t": "\t",
+    "#": "#",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "$": "$",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
 _HEX = "0123456789abcdefABCDEF"
 
 
@@ -47,8 +58,9 @@ def _is_name_char(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch == "_" or ch == ".")
 
 
-def tokenize(line: str, environ: Mapping[str, str] | None = None,
-             pseudo: Mapping[str, str] | None = None) -> list[str]:
+def tokenize(
+    line: str, environ: Mapping[str, str] | None = None, pseudo: Mapping[str, str] | None = None
+) -> list[str]:
     """Return the words of one configuration line (without its end-of-line).
 
     ``environ`` holds the variables for ``$`` expansion; ``pseudo`` the pseudo-variables
@@ -75,7 +87,7 @@ def tokenize(line: str, environ: Mapping[str, str] | None = None,
         if ch == "\\":
             nxt = line[i + 1] if i + 1 < n else ""
             if nxt == "x":
-                digits = line[i + 2:i + 4]
+                digits = line[i + 2 : i + 4]
                 if len(digits) != 2 or any(c not in _HEX for c in digits):
                     raise TokenizeError("truncated or invalid hexadecimal sequence", line, i + 1)
                 cur.append(chr(int(digits, 16)))
@@ -127,8 +139,9 @@ def tokenize(line: str, environ: Mapping[str, str] | None = None,
     return words
 
 
-def _expand(line: str, i: int, env: Mapping[str, str], pseudo: Mapping[str, str],
-            cur: list[str], words: list[str]) -> int:
+def _expand(
+    line: str, i: int, env: Mapping[str, str], pseudo: Mapping[str, str], cur: list[str], words: list[str]
+) -> int:
     """Expand the variable at ``line[i] == '$'`` (inside double quotes) into ``cur`` (and
     ``words`` for ``[*]``). Returns the index after the reference."""
     n = len(line)
@@ -153,7 +166,7 @@ def _expand(line: str, i: int, env: Mapping[str, str], pseudo: Mapping[str, str]
             end = line.find("}", j)
             if end < 0:
                 raise TokenizeError("unmatched brace in environment variable name", line, i + 2)
-            default = line[j + 1:end]
+            default = line[j + 1 : end]
             j = end
         if j >= n or line[j] != "}":
             raise TokenizeError("unmatched brace in environment variable name", line, i + 2)

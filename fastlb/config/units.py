@@ -5,13 +5,20 @@ whole milliseconds; microseconds round up (``1us`` is 1 ms), as a timeout shorte
 would fire early. HAProxy caps timers at 2^31-1 ms (~24.8 days) and so do we.
 Sizes: an integer with an optional ``k``, ``m`` or ``g`` suffix (powers of 1024, either case).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 TIMER_MAX_MS = 2**31 - 1
-_TIME_UNITS_US = {"us": 1, "ms": 1000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000,
-                  "d": 86_400_000_000}
+_TIME_UNITS_US = {
+    "us": 1,
+    "ms": 1000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+}
 _DEFAULT_UNIT_US = {"us": 1, "ms": 1000, "s": 1_000_000}
 _SIZE_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -54,14 +61,18 @@ def parse_time(text: str, keyword: str, default_unit: str = "ms") -> ParsedTime:
     total_us = value * mult_us
     ms = -(-total_us // 1000)  # round up to whole milliseconds
     if ms > TIMER_MAX_MS:
-        raise UnitError(f"timer overflow in argument '{text}' to '{keyword}' "
-                        f"(maximum value is {TIMER_MAX_MS} ms or ~24.8 days)")
+        raise UnitError(
+            f"timer overflow in argument '{text}' to '{keyword}' "
+            f"(maximum value is {TIMER_MAX_MS} ms or ~24.8 days)"
+        )
     warning = None
     extra = rest[ulen:]
     if extra:
-        warning = (f"unexpected character '{extra[0]}' after the timer value '{text}', only "
-                   "(us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. "
-                   "This will be reported as an error in next versions.")
+        warning = (
+            f"unexpected character '{extra[0]}' after the timer value '{text}', only "
+            "(us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. "
+            "This will be reported as an error in next versions."
+        )
     return ParsedTime(ms, warning)
 
 

@@ -1,4 +1,5 @@
 """``fastlb -c -f ...`` end to end: files, directories, every error in one run, exit codes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,15 +27,19 @@ def test_check_seed_file(fastlb):
     assert p.stdout == "Configuration file is valid\n"
     assert "[ALERT]" not in p.stderr
     # the legacy "frontend main *:5000" form is accepted with a warning naming its line
-    assert re.search(r"\[WARNING\]  \(\d+\) : config : parsing \[.*haproxy\.cfg:77\] : address '\*:5000'", p.stderr)
+    assert re.search(
+        r"\[WARNING\]  \(\d+\) : config : parsing \[.*haproxy\.cfg:77\] : address '\*:5000'", p.stderr
+    )
     with open(SEED, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == before
 
 
 def test_check_reports_every_error_and_fails(fastlb, tmp_path):
     cfg = tmp_path / "bad.cfg"
-    cfg.write_text(DEFAULTS + "frontend fe\n    bind :8000\n    bogus\n    default_backend nope\n"
-                   "backend be\n    balance foo\n    server s1\n")
+    cfg.write_text(
+        DEFAULTS + "frontend fe\n    bind :8000\n    bogus\n    default_backend nope\n"
+        "backend be\n    balance foo\n    server s1\n"
+    )
     p = run(fastlb, "-c", "-f", str(cfg))
     assert p.returncode == 1
     assert p.stdout == ""
@@ -42,8 +47,10 @@ def test_check_reports_every_error_and_fails(fastlb, tmp_path):
     assert any(f"parsing [{cfg}:8] : unknown keyword 'bogus' in 'frontend' section" in x for x in lines)
     assert any(f"parsing [{cfg}:11] : balance only supports" in x for x in lines)
     assert any(f"[{cfg}:12] : 'server' expects <name> and <addr>[:<port>] as arguments." in x for x in lines)
-    assert any(f"parsing [{cfg}:9] : Proxy 'fe': unable to find required default_backend: 'nope'." in x
-               for x in lines)
+    assert any(
+        f"parsing [{cfg}:9] : Proxy 'fe': unable to find required default_backend: 'nope'." in x
+        for x in lines
+    )
     assert lines[-2].endswith(f"config : Error(s) found in configuration file : {cfg}")
     assert lines[-1].endswith("config : Fatal errors found in configuration.")
     assert all(re.match(r"\[(ALERT|WARNING)\] +\(\d+\) : config : ", x) for x in lines if x.startswith("["))

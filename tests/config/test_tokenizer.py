@@ -3,6 +3,7 @@
 The example table was checked against HAProxy 2.6 (``.notice`` prints the word it got);
 ``test_examples_match_haproxy`` re-checks it against the installed haproxy when there is one.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,16 +20,16 @@ ENV = {"FOO": "bar", "EMPTY": "", "MULTI": "m1 m2"}
 
 # (line, expected words) — the words after ".notice" as HAProxy 2.6 prints them.
 EXAMPLES = [
-    ('${FOO}', ["${FOO}"]),  # no expansion outside double quotes
+    ("${FOO}", ["${FOO}"]),  # no expansion outside double quotes
     ('"${FOO}x"', ["barx"]),
     ("'${FOO}'", ["${FOO}"]),
     ('"${NOPE-d e f}|"', ["d e f|"]),
     ('"${EMPTY-def}|"', ["|"]),  # the default replaces unset variables only
-    ('a\\ b\\#c\\\\d\\\'e\\"f', ["a b#c\\d'e\"f"]),
+    ("a\\ b\\#c\\\\d\\'e\\\"f", ["a b#c\\d'e\"f"]),
     ('"a\\x41b\\tc"', ["aAb\tc"]),
     ("'a\\x41b'", ["a\\x41b"]),
     ('"$FOO-x"', ["bar-x"]),
-    ('a"b c"\'d e\'f', ["ab cd ef"]),
+    ("a\"b c\"'d e'f", ["ab cd ef"]),
     ("x\\qy", ["x\\qy"]),  # unknown escapes are kept
     ('"${NOPE}"', [""]),
     ("a#b", ["a"]),
@@ -36,7 +37,7 @@ EXAMPLES = [
     ('"$FOO.x"', ["bar.x"]),
     ('"\\$x"', ["$x"]),
     ('"a\\ b"', ["a b"]),
-    ("\"a'b\"", ["a'b"]),
+    ('"a\'b"', ["a'b"]),
     ("'a\"b'", ['a"b']),
     ('"a\\\\"', ["a\\"]),
     ("a\\", ["a\\"]),
@@ -60,15 +61,18 @@ def test_pseudo_variables():
     assert tokenize('"${.LINE}" "${.FILE}"', {}, {".LINE": "7", ".FILE": "x.cfg"}) == ["7", "x.cfg"]
 
 
-@pytest.mark.parametrize(("line", "reason", "position"), [
-    ('.notice "abc', "unmatched quote", 9),
-    (".notice 'abc", "unmatched quote", 9),
-    ('.notice "\\xZZ"', "truncated or invalid hexadecimal sequence", 10),
-    (".notice a\\x4", "truncated or invalid hexadecimal sequence", 10),
-    ('.notice "${FOO"', "unmatched brace in environment variable name", 11),
-    ('.notice "${9X}"', "forbidden first char in environment variable name", 12),
-    ('.notice "$"', "forbidden first char in environment variable name", 11),
-])
+@pytest.mark.parametrize(
+    ("line", "reason", "position"),
+    [
+        ('.notice "abc', "unmatched quote", 9),
+        (".notice 'abc", "unmatched quote", 9),
+        ('.notice "\\xZZ"', "truncated or invalid hexadecimal sequence", 10),
+        (".notice a\\x4", "truncated or invalid hexadecimal sequence", 10),
+        ('.notice "${FOO"', "unmatched brace in environment variable name", 11),
+        ('.notice "${9X}"', "forbidden first char in environment variable name", 12),
+        ('.notice "$"', "forbidden first char in environment variable name", 11),
+    ],
+)
 def test_errors_and_positions(line, reason, position):
     with pytest.raises(TokenizeError) as info:
         tokenize(line, ENV)
@@ -85,9 +89,10 @@ def test_examples_match_haproxy(tmp_path):
     cfg = tmp_path / "t.cfg"
     cfg.write_text("".join(f".notice {line}\n" for line, _ in single))
     env = {"PATH": os.environ.get("PATH", ""), **ENV}
-    out = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, env=env, check=False).stderr
-    got = {int(m.group(1)): m.group(2)
-           for m in re.finditer(r"t\.cfg:(\d+)\]: '(.*?)'\.\n", out, re.DOTALL)}
+    out = subprocess.run(
+        [haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, env=env, check=False
+    ).stderr
+    got = {int(m.group(1)): m.group(2) for m in re.finditer(r"t\.cfg:(\d+)\]: '(.*?)'\.\n", out, re.DOTALL)}
     for lineno, (_line, words) in enumerate(single, start=1):
         assert got[lineno] == words[0], (lineno, _line)
 
@@ -154,8 +159,10 @@ def test_variable_expansion_inside_double_quotes(name, value):
     assert tokenize(f"'${{{name}}}'", {name: value}) == [f"${{{name}}}"]
 
 
-@given(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True),
-       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters='\x00\n\r}"\\$'), max_size=20))
+@given(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters='\x00\n\r}"\\$'), max_size=20),
+)
 @settings(max_examples=50)
 def test_default_value_only_for_unset(name, default):
     assert tokenize(f'"${{{name}-{default}}}"', {}) == [default]
