@@ -107,3 +107,19 @@ def test_config_doc_is_generated_from_the_keyword_table():
     path = os.path.join(HERE, "..", "..", "docs", "CONFIG.md")
     with open(path, encoding="utf-8") as f:
         assert f.read() == render(), "regenerate: python -m fastlb.config.docs > docs/CONFIG.md"
+
+
+def test_haproxy_also_accepts_the_uncommented_examples(tmp_path):
+    """Differential: the example file is valid HAProxy 2.6 too (HAProxy only notes the duplicate
+    pidfile, as fastlb does)."""
+    haproxy = "/usr/sbin/haproxy"
+    if not os.path.exists(haproxy):
+        import pytest
+
+        pytest.skip("haproxy is not installed (apt-get install haproxy); .ci/run installs it")
+    examples = os.path.join(HERE, "data", "seed_examples.cfg")
+    p = subprocess.run(
+        [haproxy, "-c", "-f", examples], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Configuration file is valid" in p.stdout
