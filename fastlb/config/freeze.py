@@ -174,7 +174,7 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
                             "ALERT",
                             s.file,
                             s.line,
-                            f"config : {p.kind} '{p.name}', server "
+                            f"{p.kind} '{p.name}', server "
                             f"'{s.name}': unable to find required server '{s.track}' for "
                             "tracking.",
                             "bracket",

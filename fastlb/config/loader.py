@@ -32,6 +32,8 @@ UNIMPLEMENTED_SECTIONS = (
     "fcgi-app",
     "traces",
 )
+#: HAProxy cuts lines after 64 words (MAX_LINE_ARGS) and fails; so do we.
+MAX_LINE_ARGS = 64
 SECTION_KEYWORDS = frozenset({"global", "defaults", "userlist", *PROXY_KINDS, *UNIMPLEMENTED_SECTIONS})
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -95,6 +97,16 @@ class _FileParser:
                     self.diag("ALERT", lineno, exc.message(), "directive")
                 continue
             if not words:
+                continue
+            if len(words) > MAX_LINE_ARGS:
+                if active:
+                    self.diag(
+                        "ALERT",
+                        lineno,
+                        f"too many words, truncating after word {MAX_LINE_ARGS}: "
+                        f"<{words[MAX_LINE_ARGS - 1]}>.",
+                        "directive",
+                    )
                 continue
             head = words[0]
             if head.startswith(".") and head in (".if", ".elif", ".else", ".endif"):

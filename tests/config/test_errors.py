@@ -291,6 +291,10 @@ CASES = {
         "frontend fe\n    bind :8000\n    no option httplog\n",
         (8, "negation/default is not supported for option 'httplog'."),
     ),
+    "tracking a missing server": (
+        "backend be\n    server s1 127.0.0.1:80 track nope\n",
+        (7, "backend 'be', server 's1': unable to find required server 'nope' for tracking."),
+    ),
     "keyword out of section": (
         "",  # replaced below: a keyword before any section
         None,

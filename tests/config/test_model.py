@@ -456,6 +456,11 @@ def test_environment_and_conditional_blocks():
         (".if 1\n.else\n.elif 1\n.endif\n", 3, "'.elif' after '.else' is not permitted."),
         ('.alert "a1"\n', 1, "'a1'."),
         (".bogus\n", 1, "unknown directive '.bogus'."),
+        (
+            "global\n    " + " ".join(f"w{i}" for i in range(70)) + "\n",
+            2,
+            "too many words, truncating after word 64: <w63>.",
+        ),
     ],
 )
 def test_directive_errors(text, line, message):
