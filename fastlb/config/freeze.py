@@ -174,14 +174,11 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
                             "ALERT",
                             s.file,
                             s.line,
-                            f"{p.kind} '{p.name}', server "
-                            f"'{s.name}': unable to find required server '{s.track}' for "
-                            "tracking.",
+                            f"'server {p.name}/{s.name}' : unable to find required server '{s.track}' "
+                            "for tracking.",
                             "bracket",
                         )
                     )
-        if p.cookie is not None and p.cookie.mode is None and not p.cookie.dynamic:
-            pass  # passive cookie mode is legal: the server sets the cookie itself
     for p in proxies:
         if p.http_check_rules and p.check_type != "httpchk":
             diags.append(

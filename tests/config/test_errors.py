@@ -293,7 +293,7 @@ CASES = {
     ),
     "tracking a missing server": (
         "backend be\n    server s1 127.0.0.1:80 track nope\n",
-        (7, "backend 'be', server 's1': unable to find required server 'nope' for tracking."),
+        (7, "'server be/s1' : unable to find required server 'nope' for tracking."),
     ),
     "keyword out of section": (
         "",  # replaced below: a keyword before any section
@@ -468,4 +468,5 @@ HAPROXY_SAME_WORDING = {
     "unknown stats parameter",
     "removed 1.x keyword",
     "negating a non-negatable option",
+    "tracking a missing server",
 }
