@@ -470,3 +470,35 @@ HAPROXY_SAME_WORDING = {
     "negating a non-negatable option",
     "tracking a missing server",
 }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "global\n    deamon\n",
+            "unknown keyword 'deamon' in 'global' section; did you mean 'daemon' maybe ?",
+        ),
+        (
+            "frontend fe\n    bind :80\n    use-backend be\n",
+            "unknown keyword 'use-backend' in 'frontend' section; did you mean 'use_backend' maybe ?",
+        ),
+        (
+            "frontend fe\n    bind :80\n    option forwardfr\n",
+            "unknown option 'forwardfr'. Did you mean 'forwardfor' maybe ?",
+        ),
+        (
+            "backend be\n    server t 127.0.0.1:1 weigth 2\n",
+            "'server be/t' : unknown keyword 'weigth'; did you mean 'weight' maybe ?",
+        ),
+        (
+            "global\n    stats sockt /x\n",
+            (
+                "'stats' expects 'bind-process', 'maxconn', 'socket', 'timeout' (got "
+                "'sockt'). Did you mean 'socket' maybe ?"
+            ),
+        ),
+    ],
+)
+def test_did_you_mean(text, expected):
+    assert expected in [m for _, m in alerts(text)]
