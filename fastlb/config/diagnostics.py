@@ -1,4 +1,5 @@
 """Diagnostics (errors, warnings, notices) and their HAProxy-shaped rendering."""
+
 from __future__ import annotations
 
 import os
@@ -19,14 +20,22 @@ class Diagnostic:
     file: str
     line: int
     message: str
-    #: HAProxy prints some messages as "parsing [file:line] : msg" and others (servers, binds)
-    #: as "[file:line] : msg"; this keeps the prefix it uses.
-    prefix: str = "parsing "
+    #: HAProxy prints most messages as "parsing [file:line] : msg", server and bind ones as
+    #: "[file:line] : msg" ("bracket") and preprocessor ones as "parsing [file:line]: msg"
+    #: ("directive"); this keeps the shape it uses.
+    style: Literal["parsing", "bracket", "directive"] = "parsing"
 
     def render(self, pid: int | None = None) -> str:
         pid = os.getpid() if pid is None else pid
         tag = f"[{self.level}]"
-        where = f"{self.prefix}[{self.file}:{self.line}] : " if self.file else ""
+        if not self.file:
+            where = ""
+        elif self.style == "bracket":
+            where = f"[{self.file}:{self.line}] : "
+        elif self.style == "directive":
+            where = f"parsing [{self.file}:{self.line}]: "
+        else:
+            where = f"parsing [{self.file}:{self.line}] : "
         return f"{tag:<10} ({pid}) : config : {where}{self.message}"
 
 
@@ -58,6 +67,8 @@ class LoadResult:
         if not self.ok:
             bad_files = list(dict.fromkeys(d.file for d in self.errors if d.file))
             for f in bad_files:
-                lines.append(Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid))
+                lines.append(
+                    Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid)
+                )
             lines.append(Diagnostic("ALERT", "", 0, "Fatal errors found in configuration.").render(pid))
         return "\n".join(lines)

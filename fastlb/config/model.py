@@ -9,6 +9,7 @@ at load time (HAProxy semantics: the last ``defaults`` before the proxy, or the 
 Times are integers in milliseconds (``None`` = not set, HAProxy's own default applies), sizes
 are integers in bytes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -79,7 +80,9 @@ class Tune:
     http_maxhdr: int = 101
     maxaccept: int | None = None
     pipesize: int | None = None
-    other: Mapping[str, tuple[str, ...]] = field(default_factory=_empty_mapping)  # every other tune.* keyword, raw
+    other: Mapping[str, tuple[str, ...]] = field(
+        default_factory=_empty_mapping
+    )  # every other tune.* keyword, raw
 
 
 @dataclass(frozen=True)
@@ -475,8 +478,12 @@ class Proxy:
     hash_balance_factor: int = 0
     cookie: CookieSettings | None = None
     servers: tuple[Server, ...] = ()
-    errorfiles: Mapping[int, bytes] = field(default_factory=_empty_mapping)  # status code -> full HTTP response
-    errorlocs: Mapping[int, tuple[int, str]] = field(default_factory=_empty_mapping)  # status -> (302|303, location)
+    errorfiles: Mapping[int, bytes] = field(
+        default_factory=_empty_mapping
+    )  # status code -> full HTTP response
+    errorlocs: Mapping[int, tuple[int, str]] = field(
+        default_factory=_empty_mapping
+    )  # status -> (302|303, location)
     stats: StatsSettings | None = None
     http_request_rules: tuple[HttpRule, ...] = ()
     http_response_rules: tuple[HttpRule, ...] = ()

@@ -1,0 +1,125 @@
+"""``fastlb -c -f ...`` end to end: files, directories, every error in one run, exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+
+from fastlb.config import load_config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = os.path.join(HERE, "..", "data", "seed", "haproxy.cfg")
+
+DEFAULTS = "defaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
+
+
+def run(fastlb, *args, cwd=None):
+    return subprocess.run([*fastlb, *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=60)
+
+
+def test_check_seed_file(fastlb):
+    with open(SEED, "rb") as f:
+        before = hashlib.sha256(f.read()).hexdigest()
+    p = run(fastlb, "-c", "-f", SEED)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "Configuration file is valid\n"
+    assert "[ALERT]" not in p.stderr
+    # the legacy "frontend main *:5000" form is accepted with a warning naming its line
+    assert re.search(
+        r"\[WARNING\]  \(\d+\) : config : parsing \[.*haproxy\.cfg:77\] : address '\*:5000'", p.stderr
+    )
+    with open(SEED, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == before
+
+
+def test_check_reports_every_error_and_fails(fastlb, tmp_path):
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(
+        DEFAULTS + "frontend fe\n    bind :8000\n    bogus\n    default_backend nope\n"
+        "backend be\n    balance foo\n    server s1\n"
+    )
+    p = run(fastlb, "-c", "-f", str(cfg))
+    assert p.returncode == 1
+    assert p.stdout == ""
+    lines = p.stderr.splitlines()
+    assert any(f"parsing [{cfg}:8] : unknown keyword 'bogus' in 'frontend' section" in x for x in lines)
+    assert any(f"parsing [{cfg}:11] : balance only supports" in x for x in lines)
+    assert any(f"[{cfg}:12] : 'server' expects <name> and <addr>[:<port>] as arguments." in x for x in lines)
+    assert any(
+        f"parsing [{cfg}:9] : Proxy 'fe': unable to find required default_backend: 'nope'." in x
+        for x in lines
+    )
+    assert lines[-2].endswith(f"config : Error(s) found in configuration file : {cfg}")
+    assert lines[-1].endswith("config : Fatal errors found in configuration.")
+    assert all(re.match(r"\[(ALERT|WARNING)\] +\(\d+\) : config : ", x) for x in lines if x.startswith("["))
+
+
+def test_directory_loads_cfg_files_in_lexical_order(fastlb, tmp_path):
+    d = tmp_path / "conf.d"
+    d.mkdir()
+    (d / "20-backend.cfg").write_text("backend be\n    server s1 127.0.0.1:5001\n")
+    (d / "10-front.cfg").write_text(DEFAULTS + "frontend fe\n    bind :8000\n    default_backend be\n")
+    (d / "notes.txt").write_text("this is not configuration\n")
+    result = load_config([str(d)], environ={})
+    assert result.ok, result.report()
+    assert [os.path.basename(f) for f in result.config.files] == ["10-front.cfg", "20-backend.cfg"]
+    assert [p.name for p in result.config.proxies] == ["fe", "be"]
+    p = run(fastlb, "-c", "-f", str(d))
+    assert (p.returncode, p.stdout) == (0, "Configuration file is valid\n"), p.stderr
+
+
+def test_repeated_f_and_errors_in_several_files(fastlb, tmp_path):
+    a = tmp_path / "a.cfg"
+    b = tmp_path / "b.cfg"
+    a.write_text(DEFAULTS + "frontend fe\n    bind :8000\n    optoin httplog\n")
+    b.write_text("backend be\n    timeout server 5x\n")
+    p = run(fastlb, "-c", "-f", str(a), "-f", str(b))
+    assert p.returncode == 1
+    assert "did you mean 'option' maybe ?" in p.stderr
+    assert f"parsing [{b}:2] : unexpected character 'x' in 'timeout server'" in p.stderr
+    assert f"Error(s) found in configuration file : {a}" in p.stderr
+    assert f"Error(s) found in configuration file : {b}" in p.stderr
+
+
+def test_missing_file(fastlb, tmp_path):
+    p = run(fastlb, "-c", "-f", str(tmp_path / "nope.cfg"))
+    assert p.returncode == 1
+    assert "Cannot open configuration file/directory" in p.stderr
+
+
+def test_quiet_hides_warnings(fastlb):
+    p = run(fastlb, "-c", "-q", "-f", SEED)
+    assert p.returncode == 0
+    assert p.stdout == "" and "[WARNING]" not in p.stderr
+
+
+def test_cc_uses_dialect_and_build(fastlb):
+    assert run(fastlb, "-cc", "version_atleast(2.6) && !version_atleast(2.7)").returncode == 0
+    assert run(fastlb, "-cc", "feature(OPENSSL)").returncode == 1
+    assert run(fastlb, "-cc", "version_before(").returncode == 2
+
+
+def test_config_doc_is_generated_from_the_keyword_table():
+    from fastlb.config.docs import render
+
+    path = os.path.join(HERE, "..", "..", "docs", "CONFIG.md")
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == render(), "regenerate: python -m fastlb.config.docs > docs/CONFIG.md"
+
+
+def test_haproxy_also_accepts_the_uncommented_examples(tmp_path):
+    """Differential: the example file is valid HAProxy 2.6 too (HAProxy only notes the duplicate
+    pidfile, as fastlb does)."""
+    haproxy = "/usr/sbin/haproxy"
+    if not os.path.exists(haproxy):
+        import pytest
+
+        pytest.skip("haproxy is not installed (apt-get install haproxy); .ci/run installs it")
+    examples = os.path.join(HERE, "data", "seed_examples.cfg")
+    p = subprocess.run(
+        [haproxy, "-c", "-f", examples], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Configuration file is valid" in p.stdout
