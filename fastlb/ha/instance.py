@@ -151,7 +151,10 @@ class VrrpRouter:
             self._enter_initial()
 
     def _enter_initial(self) -> None:
-        if self.cfg.initial_state == "MASTER":
+        # keepalived 2.2.7 starts every instance in BACKUP, ``state MASTER`` included (it then takes over
+        # when its down timer fires, unless it hears a better master); only the address owner (priority
+        # 255) becomes MASTER at once, as RFC 3768 6.4.1 asks.
+        if self.cfg.priority == 255:
             self._goto_master()
         else:
             log.info("(%s) Entering BACKUP STATE (init)", self.name)
@@ -236,7 +239,7 @@ class VrrpRouter:
             self._notify(FAULT_STATE)
 
     def _leave_fault(self) -> None:
-        if self.cfg.priority == 255 or self.cfg.initial_state == "MASTER" and self.state == INIT:
+        if self.cfg.priority == 255:
             self._goto_master()
             return
         self.state = BACKUP
