@@ -336,8 +336,8 @@ def complete_instances(b: ConfigBuilder, script_names: set[str]) -> list[VrrpIns
     g = b.g
     out: list[VrrpInstance] = []
     for i in b.instances:
-        def err(text: str) -> None:
-            b.ctx.report(Severity.GENERAL_ERROR, f"({i.name}) {text}", positioned=False)
+        def err(text: str, name: str = i.name) -> None:
+            b.ctx.report(Severity.GENERAL_ERROR, f"({name}) {text}", positioned=False)
 
         version = i.version or g.vrrp_version
         if not i.vips:

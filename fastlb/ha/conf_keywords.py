@@ -31,35 +31,11 @@ from .conf_parser import Keyword, ParseContext
 from .numbers import read_decimal, read_int, read_unsigned
 
 #: keepalived keywords fastlb-ha accepts and ignores (they tune what fastlb-ha does not have).
-IGNORED_GLOBALS = frozenset("""
-lvs_id lvs_sync_daemon lvs_flush lvs_flush_onstop lvs_timeouts enable_traps enable_dbus dynamic_interfaces
-vrrp_garp_interval vrrp_gna_interval vrrp_garp_master_refresh vrrp_garp_master_refresh_repeat
-vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert
-vrrp_priority checker_priority bfd_priority vrrp_no_swap checker_no_swap bfd_no_swap vrrp_rt_priority
-checker_rt_priority bfd_rt_priority vrrp_rlimit_rtime checker_rlimit_rtime bfd_rlimit_rtime max_auto_priority
-min_auto_priority_delay vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex
-nftables_counters vrrp_check_unicast_src vrrp_startup_delay vrrp_netlink_cmd_rcv_bufs
-vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force
-process_monitor_rcv_bufs process_monitor_rcv_bufs_force lvs_netlink_cmd_rcv_bufs lvs_netlink_monitor_rcv_bufs
-rs_init_notifies no_checker_emails vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask snmp_socket
-enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 notify_fifo
-notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script
-vrrp_notify_priority_changes vrrp_min_garp instance network_namespace namespace_with_ipsets
-linkbeat_use_polling vrrp_strict vrrp_mcast_group6 default_interface local_name
-""".split())
+IGNORED_GLOBALS = frozenset(["lvs_id", "lvs_sync_daemon", "lvs_flush", "lvs_flush_onstop", "lvs_timeouts", "enable_traps", "enable_dbus", "dynamic_interfaces", "vrrp_garp_interval", "vrrp_gna_interval", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat", "vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert", "vrrp_priority", "checker_priority", "bfd_priority", "vrrp_no_swap", "checker_no_swap", "bfd_no_swap", "vrrp_rt_priority", "checker_rt_priority", "bfd_rt_priority", "vrrp_rlimit_rtime", "checker_rlimit_rtime", "bfd_rlimit_rtime", "max_auto_priority", "min_auto_priority_delay", "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority", "nftables_ifindex", "nftables_counters", "vrrp_check_unicast_src", "vrrp_startup_delay", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force", "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_monitor_rcv_bufs", "rs_init_notifies", "no_checker_emails", "vrrp_rx_bufs_policy", "vrrp_rx_bufs_multiplier", "umask", "snmp_socket", "enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "notify_fifo", "notify_fifo_script", "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_min_garp", "instance", "network_namespace", "namespace_with_ipsets", "linkbeat_use_polling", "vrrp_strict", "vrrp_mcast_group6", "default_interface", "local_name"])
 IGNORED_GLOBAL_BLOCKS = frozenset({"vrrp_garp_interval_block"})
-IGNORED_ROOT_BLOCKS = frozenset("""
-vrrp_sync_group virtual_server virtual_server_group static_ipaddress static_routes static_rules
-bfd_instance vrrp_track_file track_file vrrp_track_process garp_group linkbeat_interfaces
-""".split())
-IGNORED_INSTANCE = frozenset("""
-use_vmac vmac_xmit_base use_ipvlan native_ipv6 strict_mode accept no_accept debug linkbeat_use_polling
-lvs_sync_daemon_interface garp_master_refresh garp_master_refresh_repeat garp_lower_prio_delay
-garp_lower_prio_repeat lower_prio_no_advert higher_prio_send_advert kernel_rx_buf_size
-notify_master_rx_lower_pri promote_secondaries track_src_ip old_unicast_checksum unicast_fault_no_peer
-unicast_ttl mcast_dst_ip notify_priority_changes down_timer_adverts
-""".split())
-IGNORED_INSTANCE_BLOCKS = frozenset("virtual_routes virtual_rules track_file track_process track_bfd".split())
+IGNORED_ROOT_BLOCKS = frozenset(["vrrp_sync_group", "virtual_server", "virtual_server_group", "static_ipaddress", "static_routes", "static_rules", "bfd_instance", "vrrp_track_file", "track_file", "vrrp_track_process", "garp_group", "linkbeat_interfaces"])
+IGNORED_INSTANCE = frozenset(["use_vmac", "vmac_xmit_base", "use_ipvlan", "native_ipv6", "strict_mode", "accept", "no_accept", "debug", "linkbeat_use_polling", "lvs_sync_daemon_interface", "garp_master_refresh", "garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat", "lower_prio_no_advert", "higher_prio_send_advert", "kernel_rx_buf_size", "notify_master_rx_lower_pri", "promote_secondaries", "track_src_ip", "old_unicast_checksum", "unicast_fault_no_peer", "unicast_ttl", "mcast_dst_ip", "notify_priority_changes", "down_timer_adverts"])
+IGNORED_INSTANCE_BLOCKS = frozenset(["virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd"])
 
 def _true_false(word: str) -> bool | None:
     if word in ("true", "on", "yes"):
@@ -84,7 +60,7 @@ class _Globals:
     garp_repeat: int = 5
     smtp_alert: bool | None = None
     smtp_alert_vrrp: bool | None = None
-    mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
+    mcast_group4: IPv4Address = field(default_factory=lambda: IPv4Address("224.0.0.18"))
     skip_check_adv_addr: bool = False
 
 

@@ -161,9 +161,8 @@ class ConfigReader:
             text = self._config_id_filter(text)
             if not text:
                 continue
-            if text.startswith("$"):
-                if self._definition(text):
-                    continue
+            if text.startswith("$") and self._definition(text):
+                continue
             if self._defs and "$" in text:
                 text = self._substitute(text)
             if text.startswith("~"):

@@ -160,7 +160,7 @@ class GlobalDefs:
     vrrp_version: int = 2
     vrrp_garp_master_delay: float = 5.0
     vrrp_garp_master_repeat: int = 5
-    vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
+    vrrp_mcast_group4: IPv4Address = field(default_factory=lambda: IPv4Address("224.0.0.18"))
 
 
 @dataclass(frozen=True)

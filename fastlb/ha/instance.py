@@ -86,9 +86,7 @@ class VrrpRouter:
             if track.weight == 0:
                 if up != (multiplier == 1):
                     fault = True
-            elif up and track.weight > 0:
-                total += track.weight * multiplier
-            elif not up and track.weight < 0:
+            elif up and track.weight > 0 or not up and track.weight < 0:
                 total += track.weight * multiplier
         if self.cfg.priority == 255:
             return 255, fault, wait

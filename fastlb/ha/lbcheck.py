@@ -26,7 +26,7 @@ DEFAULT_SOCKET = "/var/lib/haproxy/stats"
 
 
 async def _command(address: str, command: str, timeout: float) -> str:
-    if address.startswith("/") or address.startswith("unix@"):
+    if address.startswith(("/", "unix@")):
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(address.removeprefix("unix@")),
                                                 timeout)
     else:

@@ -9,7 +9,7 @@ TTL 255, protocol 112. The kernel fills in the IP checksum and identification.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 IPPROTO_VRRP = 112
@@ -48,8 +48,8 @@ class Advert:
     adver_int: float  # seconds (v2: whole seconds; v3: centisecond resolution)
     auth_type: int = AUTH_NONE
     auth_data: bytes = b""
-    src: IPv4Address = IPv4Address(0)
-    dst: IPv4Address = IPv4Address(0)
+    src: IPv4Address = field(default_factory=lambda: IPv4Address(0))
+    dst: IPv4Address = field(default_factory=lambda: IPv4Address(0))
     ttl: int = VRRP_TTL
 
 
@@ -58,7 +58,7 @@ def build_vrrp(adv: Advert) -> bytes:
     if adv.version == 2:
         tail = struct.pack("!BB", adv.auth_type, int(adv.adver_int) & 0xFF)
     else:
-        tail = struct.pack("!H", int(round(adv.adver_int * 100)) & 0x0FFF)
+        tail = struct.pack("!H", round(adv.adver_int * 100) & 0x0FFF)
     body = bytes([(adv.version << 4) | VRRP_TYPE_ADVERT, adv.vrid, adv.priority, len(adv.addresses)]) + tail
     addrs = b"".join(a.packed for a in adv.addresses)
     auth = adv.auth_data.ljust(8, b"\0")[:8] if adv.version == 2 else b""

@@ -78,7 +78,7 @@ class ScriptTracker:
                 ok = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a script that cannot start is a failing script
+            except (OSError, ValueError, RuntimeError) as exc:  # a script that cannot start is failing
                 log.warning("VRRP_Script(%s) could not run: %s", self.script.name, exc)
                 ok = False
             self.record(ok)

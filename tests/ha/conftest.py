@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ha_lab import Lab, netns_available  # noqa: E402
+from ha_lab import Lab, netns_available
 
 
 @pytest.fixture

@@ -126,8 +126,9 @@ class Lab:
 
     # ---- processes --------------------------------------------------------------------------------
     def spawn(self, node: str, *cmd: str, log_name: str | None = None) -> subprocess.Popen:
-        out = open(self.tmp / (log_name or f"{node}.log"), "ab")
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns[node], *cmd], stdout=out, stderr=subprocess.STDOUT)
+        with open(self.tmp / (log_name or f"{node}.log"), "ab") as out:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns[node], *cmd], stdout=out,
+                                    stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 

@@ -10,7 +10,6 @@ import textwrap
 
 import pytest
 
-
 from fastlb.ha.conf_lexer import decomment, split_braces, split_words
 from fastlb.ha.conf_model import Severity
 from fastlb.ha.conf_parser import parse_config
@@ -148,7 +147,7 @@ def keepalived_t(lab, node: str, path) -> tuple[int, set[str]]:
         cmd = ["keepalived", "-t", "-f", str(path)] if tool == "keepalived" else \
             [sys.executable, "-m", "fastlb.ha.cli", "-t", "-f", str(path)]
         proc = subprocess.run(["ip", "netns", "exec", lab.ns[node], *cmd], capture_output=True, text=True,
-                              timeout=30)
+                              timeout=30, check=False)
         lines = {re.sub(r"^\((?:[^:()]*: )?(Line \d+)\) ", r"(\1) ", line)
                  for line in proc.stderr.splitlines() if line.strip()}
         out[tool] = (proc.returncode, lines)
@@ -270,7 +269,8 @@ def test_config_test_matches_keepalived(lab, tmp_path, name):
 def test_seed_runs_with_a_warning(lab, tmp_path):
     """The mission's file, VIP moved into 192.0.2.0/24: it starts (keepalived would), warns about the brace,
     and the lone node becomes MASTER after 3 x advert_int (2 s) + skew."""
-    text = open(SEED, encoding="utf-8").read().replace("192.168.66.10/24", "192.0.2.66/24")
+    with open(SEED, encoding="utf-8") as f:
+        text = f.read().replace("192.168.66.10/24", "192.0.2.66/24")
     proc = lab.fastlb_ha("n1", text)
     assert lab.wait_address("n1", "192.0.2.66", True, 3 * 2 + 3.0)
     assert proc.poll() is None

@@ -26,8 +26,8 @@ def test_rfc1071_example():
 
 
 def v2(**kw) -> Advert:
-    base = dict(version=2, vrid=51, priority=100, addresses=(A("192.0.2.10"),), adver_int=1.0,
-                auth_type=AUTH_PASS, auth_data=b"s3cret", src=A("192.0.2.1"), dst=GROUP)
+    base = {"version": 2, "vrid": 51, "priority": 100, "addresses": (A("192.0.2.10"),), "adver_int": 1.0,
+            "auth_type": AUTH_PASS, "auth_data": b"s3cret", "src": A("192.0.2.1"), "dst": GROUP}
     base.update(kw)
     return Advert(**base)
 
