@@ -72,3 +72,29 @@ def test_crashed_master_is_replaced(lab, master_kind, backup_kind):
     assert taken is not None, "backup did not replace the crashed master"
     assert taken - t0 <= 3 * 1 + skew(100) + 0.3, f"takeover took {taken - t0:.3f}s"
     assert lab.client(VIP) == "n2"
+
+
+def v3_conf(name: str, priority: int, state: str) -> str:
+    """VRRPv3 (no authentication in v3), 0.5 s adverts."""
+    conf = vrrp_conf(name, priority, state, global_extra="    vrrp_version 3")
+    conf = conf.replace("advert_int 1", "advert_int 0.5")
+    return conf.replace("""    authentication {
+        auth_type PASS
+        auth_pass s3cret
+    }""", "")
+
+
+@pytest.mark.parametrize("master_kind,backup_kind", [("fastlb", "keepalived"), ("keepalived", "fastlb")])
+def test_vrrp_v3_with_keepalived(lab, master_kind, backup_kind):
+    """v3 checksums (pseudo-header) and centisecond intervals interoperate; skew uses the interval."""
+    mon2 = lab.monitor("n2")
+    master = start(lab, master_kind, "n1", v3_conf("n1", 150, "MASTER"))
+    start(lab, backup_kind, "n2", v3_conf("n2", 100, "BACKUP"))
+    assert lab.wait_address("n1", VIP, True, 3 * 0.5 + 2.0)
+    time.sleep(1.0)
+    assert not lab.has_address("n2", VIP)
+    t0 = time.monotonic()
+    lab.stop(master)
+    taken = mon2.wait_added(VIP, t0, 3.0)
+    v3_skew = int((256 - 100) * 50 / 256) / 100
+    assert taken is not None and taken - t0 <= v3_skew + 0.2
