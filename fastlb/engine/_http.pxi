@@ -16,6 +16,7 @@ DEF RQ_BODY_CHUNKED = 2
 DEF RQ_DONE = 3          # request completely analysed
 DEF RQ_TUNNEL = 4
 DEF RQ_CLOSED = 5        # nothing more will be read from the client
+DEF RQ_SVC_WAIT = 6      # reading the body of a request for a local service (stats admin form)
 
 # response channel states
 DEF RS_IDLE = 0          # no request forwarded yet
@@ -95,6 +96,7 @@ cdef class HttpStream(Stream):
     cdef uint64_t rs_bytes_txn
     cdef int in_progress
     cdef int again
+    cdef uint32_t svc_head_len
 
     def __dealloc__(self):
         if self.own_hdrs != NULL:
@@ -140,6 +142,10 @@ cdef class HttpStream(Stream):
                 return False
         elif self.rq_state == RQ_BODY_CL or self.rq_state == RQ_BODY_CHUNKED or self.rq_state == RQ_TUNNEL:
             moved |= self.read_req_body()
+            if self.closed:
+                return False
+        elif self.rq_state == RQ_SVC_WAIT:
+            moved |= self.read_service_body()
             if self.closed:
                 return False
         # us -> server
@@ -282,9 +288,13 @@ cdef class HttpStream(Stream):
                 return
         if be is None:
             self.set_term(b'P', b'R')
+            self.take_request_locally(head_len)
             self.send_error(503, 1)
             return
         self.be = be
+        if be.service_uri is not None and self.target_has_prefix(be.service_uri):
+            self.run_service(be, head_len)
+            return
         be.cnt.cum_req += 1
         be.cnt.cum_sess += 1        # HAProxy counts one backend stream per request
         self.tries_left = be.retries
@@ -309,6 +319,12 @@ cdef class HttpStream(Stream):
         self.failed_srv = None
         self.persistent = 0
         self.assign_server()
+
+    cdef bint target_has_prefix(self, bytes prefix) noexcept:
+        cdef Py_ssize_t n = len(prefix)
+        if self.req.path_len < n:
+            return False
+        return memcmp(self.rq.data + self.rq.head + self.req.path_off, <const char *>prefix, n) == 0
 
     cdef uint32_t request_line_len(self) noexcept:
         cdef char *p = self.rq.data + self.rq.head + self.req.start_off
@@ -493,6 +509,30 @@ cdef class HttpStream(Stream):
             break
         if got:
             self.exp_cli = self.w.now + self.fe.t_client if self.fe.t_client else 0
+        return got
+
+    cdef bint read_service_body(self) noexcept:
+        cdef Endpoint cep = self.cep
+        cdef ssize_t r
+        cdef bint got = False
+        while (cep.flags & EP_CAN_READ) and not (cep.flags & EP_EOF):
+            if self.rq.head + self.rq.len >= self.w.bufsize:
+                break
+            r = cep.recv_into(self.rq.data + self.rq.head + self.rq.len, self.w.bufsize - self.rq.head - self.rq.len)
+            if r > 0:
+                self.rq.len += <uint32_t>r
+                got = True
+                continue
+            if r == -2:
+                self.client_error_abort()
+                return False
+            break
+        if <int64_t>(self.rq.len - self.svc_head_len) >= self.req.content_length:
+            # parse the head again: the shared header array may hold another stream's headers
+            fl_http_msg_init(&self.req, self.w.hdrs, <uint16_t>self.w.maxhdr)
+            fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, NULL)
+            self.run_service(self.be, self.svc_head_len)
+            return True
         return got
 
     cdef bint send_rq(self) noexcept:
@@ -993,21 +1033,27 @@ cdef class HttpStream(Stream):
 
     cdef void send_error(self, int status, bint keep_alive) noexcept:
         """Answer with fastlb's (HAProxy's) error page for `status`, or the errorfile."""
-        cdef bytes page
-        cdef int idx
-        self.txf |= TX_LOCAL
-        self.status = status
         pages = self.be.errpages if self.be is not None else self.fe.errpages
         page = pages.get(status)
         if page is None:
             page = DEFAULT_ERRORS[500]
-        if not keep_alive or not (self.req_flags & FL_HTTP_F_KEEPALIVE) or self.rq_state != RQ_DONE \
-                and self.rq_state != RQ_HEAD:
+        self.send_local(<bytes>page, status, keep_alive)
+
+    cdef void send_local(self, bytes page, int status, bint keep_alive) noexcept:
+        """Send a response made here (error page, stats page, redirect...) instead of a server's.
+        The connection stays open afterwards only if `keep_alive`, the request allows it and the
+        request was read completely."""
+        cdef int idx
+        self.txf |= TX_LOCAL
+        self.status = status
+        if not keep_alive or not (self.req_flags & FL_HTTP_F_KEEPALIVE) or self.w.stopping:
             self.txf |= TX_CLOSE_AFTER
             self.txf &= ~TX_CLI_KA
         idx = status // 100 - 1
-        self.fe.cnt.http_rsp[idx if 0 <= idx <= 4 else 5] += 1
-        if self.be is not None and status in (502, 503, 504):
+        if idx < 0 or idx > 4:
+            idx = 5
+        self.fe.cnt.http_rsp[idx] += 1
+        if self.be is not None and status >= 500:
             self.be.cnt.http_rsp[idx] += 1
         # the request is considered done; what is left of it is dropped with the connection
         if self.rq_state != RQ_DONE:
@@ -1027,6 +1073,68 @@ cdef class HttpStream(Stream):
         self.rs_state = RS_LOCAL
         self.exp_srv = 0
         self.exp_conn = 0
+
+    cdef bint take_request_locally(self, uint32_t head_len) noexcept:
+        """Prepare to answer the request just parsed without a server: mark it complete when
+        it has no body (so the connection may stay open). Returns False when a body follows."""
+        self.rq_fwd = head_len
+        if self.req.body == FL_HTTP_BODY_NONE:
+            self.rq_state = RQ_DONE
+            return True
+        return False
+
+    cdef void run_service(self, BackendRt be, uint32_t head_len) noexcept:
+        """Hand the request to a Python service of the backend (stats page, Prometheus...). A
+        request body (stats admin forms) must fit in the buffer; it is passed whole."""
+        cdef int64_t cl = self.req.content_length
+        cdef bytes body = b""
+        cdef bytes page
+        cdef char *base = self.rq.data + self.rq.head
+        cdef int i
+        cdef fl_http_hdr *h
+        if self.req.body == FL_HTTP_BODY_CHUNKED or (self.req.body == FL_HTTP_BODY_LENGTH and
+                cl > <int64_t>(self.w.bufsize - head_len)):
+            self.rq_fwd = head_len
+            self.send_error(413 if self.req.body == FL_HTTP_BODY_LENGTH else 400, 0)
+            return
+        if self.req.body == FL_HTTP_BODY_LENGTH and cl > 0:
+            if <int64_t>(self.rq.len - head_len) < cl:
+                # wait for the rest of the body
+                self.be = be
+                self.svc_head_len = head_len
+                self.rq_state = RQ_SVC_WAIT
+                self.exp_cli = self.w.now + self.fe.t_client if self.fe.t_client else 0
+                return
+            body = base[head_len:head_len + cl]
+        headers = []
+        for i in range(self.req.nhdrs):
+            h = &self.req.hdrs[i]
+            headers.append((base[h.name_off:h.name_off + h.name_len], base[h.value_off:h.value_off + h.value_len]))
+        request = {
+            "method": base[self.req.method_off:self.req.method_off + self.req.method_len],
+            "target": base[self.req.target_off:self.req.target_off + self.req.target_len],
+            "path": base[self.req.path_off:self.req.path_off + self.req.path_len],
+            "version": self.req.minor,
+            "headers": headers,
+            "body": body,
+            "client": self.client_ip_bytes().decode(),
+            "frontend": self.fe.name,
+            "backend": be.name,
+        }
+        try:
+            page = be.service_cb(request)
+        except Exception:
+            page = DEFAULT_ERRORS[500]
+        self.fe.cnt.intercepted += 1
+        be.cnt.intercepted += 1
+        self.be = be
+        self.rq_fwd = head_len + (<uint32_t>cl if cl > 0 else 0)
+        self.rq_state = RQ_DONE
+        try:
+            status = int(page[9:12])
+        except Exception:
+            status = 200
+        self.send_local(page, status, 1)
 
     # -- server connection (Stream hooks) ----------------------------------------------------
 

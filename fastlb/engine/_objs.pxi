@@ -141,6 +141,8 @@ cdef class BackendRt:
     cdef XffConf xff                     # option forwardfor of the backend, or None
     cdef dict errpages                   # status -> full HTTP response (errorfile or default)
     cdef object plan
+    cdef bytes service_uri               # requests under this path go to service_cb (stats page)
+    cdef object service_cb               # callable(request: dict) -> bytes (a full HTTP response)
 
     cdef void rebuild(self) noexcept:
         cdef ServerRt s

@@ -118,7 +118,15 @@ cdef class Worker:
         self.round(0)
 
     def set_log_callback(self, cb):
+        """`cb(fields: dict)` is called once per finished HTTP transaction / TCP session."""
         self.log_cb = cb
+
+    def set_backend_service(self, str backend, bytes uri_prefix, cb):
+        """Serve requests routed to `backend` whose path starts with `uri_prefix` by calling
+        `cb(request: dict) -> bytes` (a complete HTTP response), e.g. the statistics page."""
+        cdef BackendRt be = self.backends_by_name[backend]
+        be.service_uri = uri_prefix
+        be.service_cb = cb
 
     def soft_stop(self, on_idle_exit=None):
         """Stop accepting (close listeners) and call `on_idle_exit` once no stream is left."""
