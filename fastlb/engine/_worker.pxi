@@ -392,6 +392,86 @@ cdef class Worker:
         except Exception:
             pass
 
+    # -- dynamic servers (runtime API "add server" / "del server") -----------------------------
+
+    def add_server(self, str backend, int slot, int counter_slot, str name, int sid, bytes sockaddr,
+                   bint port_from_client=False, bint backup=False, int weight=1, cookie=None):
+        """Add a server to a backend of this worker. The master has written its state (slot) in
+        shared memory first; the server starts taking traffic when that state says so."""
+        cdef BackendRt be = self.backends_by_name[backend]
+        cdef ServerRt s = ServerRt()
+        cdef fl_srv_state_t *states = fl_shm_servers(self.shm_base)
+        cdef IdleConnPool pool
+        for x in be.servers:
+            if (<ServerRt>x).name == name:
+                raise ValueError(f"server '{backend}/{name}' already exists")
+        s.slot = slot
+        s.counter_slot = counter_slot
+        s.name = name
+        s.id = sid
+        s.backend = be
+        s.state = states + slot
+        s.cnt = self.counters + counter_slot
+        memset(s.cnt, 0, sizeof(fl_counters_t))
+        if len(sockaddr) > sizeof(sockaddr_storage):
+            raise ValueError("address too long")
+        memcpy(&s.addr, <char *>sockaddr, len(sockaddr))
+        s.addrlen = len(sockaddr)
+        s.addr_gen_seen = s.state.addr_gen
+        s.port_from_client = port_from_client
+        s.backup = backup
+        s.conf_weight = weight
+        s.cookie = cookie.encode() if cookie else None
+        s.queue = []
+        s.idle = []
+        pool = IdleConnPool()
+        pool.srv = s
+        pool.w = self
+        s.pool = pool
+        be.servers.append(s)
+        self.servers.append(s)
+        be.rebuild()
+
+    def del_server(self, str backend, str name):
+        """Remove a server that is in maintenance and serves nothing (HAProxy's conditions)."""
+        cdef BackendRt be = self.backends_by_name[backend]
+        cdef ServerRt s
+        cdef Endpoint ep
+        for x in be.servers:
+            s = <ServerRt>x
+            if s.name != name:
+                continue
+            if not (s.state.admin & FL_SRV_ADMF_MAINT):
+                raise ValueError("Only servers in maintenance mode can be deleted.")
+            if s.cur_conn or s.queue:
+                raise ValueError("Server still has connections attached to it, cannot remove it.")
+            for ep in s.idle:
+                self.close_ep(ep, 0)
+            s.idle = []
+            be.servers.remove(s)
+            self.servers.remove(s)
+            be.rebuild()
+            return
+        raise KeyError(f"No such server '{backend}/{name}'.")
+
+    def sessions(self):
+        """The live streams, for "show sess"."""
+        cdef Stream st
+        out = []
+        for x in self.streams:
+            st = <Stream>x
+            out.append({
+                "ptr": f"0x{id(st):x}",
+                "frontend": st.fe.name,
+                "backend": st.be.name if st.be is not None else None,
+                "server": st.srv.name if st.srv is not None else None,
+                "client": sockaddr_text(<sockaddr *>&st.caddr),
+                "age_ms": self.now - st.t_accept,
+                "state": st.state,
+                "worker": self.worker_index,
+            })
+        return out
+
     # -- introspection for tests, stats and the runtime API ------------------------------------
 
     def info(self):
