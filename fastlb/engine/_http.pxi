@@ -97,6 +97,7 @@ cdef class HttpStream(Stream):
     cdef int in_progress
     cdef int again
     cdef uint32_t svc_head_len
+    cdef uint32_t rsp_off          # offset of the response head being processed (rules)
 
     def __dealloc__(self):
         if self.own_hdrs != NULL:

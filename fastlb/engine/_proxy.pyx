@@ -17,6 +17,8 @@ include "_stream.pxi"
 include "_worker.pxi"
 include "_tcp.pxi"
 include "_http.pxi"
+include "_acl.pxi"
+include "_compile.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
@@ -99,7 +101,8 @@ cdef void build_runtime(Worker w, plan) except *:
         fe.plan = fp
         fe.xff = make_xff(fp.conf.forwardfor)
         fe.errpages = error_pages(fp.conf.errorfiles)
-        fe.router = fp.router
+        acls = compile_acls(w, fp.conf)
+        fe.router = compile_router(w, fp.conf, acls)
         fe.listeners = []
         for lp in fp.listeners:
             l = Listener()

@@ -256,6 +256,8 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.s2c.splice_ok = 1
     s.be = l.fe.default_backend
     w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    if l.fe.router is not None:
+        s.be = (<Router>l.fe.router).route(s, s.be)
     if s.be is None:
         s.set_term(b'P', b'R')   # no backend: HAProxy closes ("PR"? it answers nothing in tcp)
         s.finish(False)

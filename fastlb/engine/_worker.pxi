@@ -161,6 +161,12 @@ cdef class Worker:
         self.stopping = 1
         self.graveyard.clear()
 
+    def shutdown_unstarted(self):
+        """Release a worker that was built but never started (a configuration check)."""
+        if self.epfd >= 0:
+            close(self.epfd)
+            self.epfd = -1
+
     def shutdown(self):
         self.loop.remove_reader(self.epfd)
         if self.tick_handle is not None:
