@@ -123,7 +123,7 @@ cdef class Balancer:
     cdef readonly bytes hdr_name       # lower-case header name for "hdr(<name>)", else None
     cdef readonly int needs            # NEED_* bits: which key fields pick() reads
 
-    cdef int pick(self, const fl_lb_key_t *key, int avoid=*) noexcept nogil
+    cdef int pick(self, const fl_lb_key_t *key, int avoid) noexcept nogil
     cdef void take(self, int srv) noexcept nogil
     cdef void release(self, int srv) noexcept nogil
     cdef void set_pending(self, int srv, uint32_t pending) noexcept nogil

@@ -85,6 +85,23 @@ def hash_key(function, data, avalanche=False):
     return h
 
 
+def hash_many(function, data, Py_ssize_t n, avalanche=False):
+    """n hashes of the same data in a C loop without the GIL (benchmarks); returns the last one."""
+    cdef bytes b = _as_bytes(data)
+    cdef int fn = _hash_fn(function)
+    cdef const char *p = PyBytes_AS_STRING(b)
+    cdef size_t ln = <size_t>PyBytes_GET_SIZE(b)
+    cdef bint av = avalanche
+    cdef uint32_t h = 0
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(n):
+            h = fl_hash_key(fn, p, ln)
+            if av:
+                h = fl_hash_avalanche(h)
+    return h
+
+
 def avalanche(uint32_t value):
     """HAProxy's full_hash(): the avalanche modifier and the ring positions of consistent hashing."""
     return fl_hash_avalanche(value)
@@ -238,7 +255,9 @@ cdef class Balancer:
 
     # ---- hot path (cdef, nogil) ----
 
-    cdef int pick(self, const fl_lb_key_t *key, int avoid=-1) noexcept nogil:
+    cdef int pick(self, const fl_lb_key_t *key, int avoid) noexcept nogil:
+        """A server index, or FL_LB_NOSRV / FL_LB_FULL / FL_LB_INTERNAL; avoid: -1 or the server a
+        redispatched request failed on."""
         return fl_lb_pick(self.lb, key, avoid)
 
     cdef void take(self, int srv) noexcept nogil:
@@ -288,6 +307,27 @@ cdef class Balancer:
         """py_pick() returning the server's name, or None when no server is returned."""
         r = self.py_pick(**kw)
         return self.names[r] if r >= 0 else None
+
+    def pick_many(self, Py_ssize_t n, bint account=True, src=None, uri=None, headers=None, payload=None,
+                  sample=None):
+        """n picks of the same key in a C loop without the GIL (benchmarks): with ``account``, each
+        chosen server is taken and released, as a short request would. Returns the last result."""
+        cdef fl_lb_key_t key
+        cdef list keep = []
+        cdef fl_lb_str_t *hdrs = NULL
+        cdef Py_ssize_t i
+        cdef int r = FL_LB_NOSRV
+        _fill_key(&key, keep, src, uri, headers, payload, sample, &hdrs)
+        try:
+            with nogil:
+                for i in range(n):
+                    r = fl_lb_pick(self.lb, &key, -1)
+                    if account and r >= 0:
+                        fl_lb_take(self.lb, r)
+                        fl_lb_release(self.lb, r)
+        finally:
+            free(hdrs)
+        return r
 
     def key_hash(self, src=None, uri=None, headers=None, payload=None, sample=None):
         """The 32-bit hash this backend computes for a key, or None when the key is absent."""
