@@ -12,8 +12,9 @@ requests for leastconn/first). A second listener accepts the PROXY protocol, so 
 
 A *scenario* is a list of steps, each a dict with an ``op``:
 
-  pick     send a request built from ``key`` (``uri``, ``headers``, ``src``, ``payload``, ``sample``)
-           and record the server that answered as ``expect``
+  pick     send a request built from ``key`` (``uri``, ``host``, ``headers``, ``src`` via the PROXY
+           protocol, ``bind`` a real 127.0.0.x source address, ``payload_hex``, ``sample``) and
+           record the server that answered as ``expect``
   hold     same, but the responder keeps the request open (``id`` names it)
   release  let held request ``id`` finish
   weight   ``set weight <backend>/<server> <weight>`` on the runtime socket
@@ -189,15 +190,27 @@ class Oracle:
         nports = max([len(b.servers) for b in self.backends.values()] + [1])
         if nports > MAX_SERVERS:
             raise ValueError("too many servers in one backend")
-        ports = free_ports(nports + 2 + sum(1 for b in self.backends.values() if b.tcp))
-        self.fe_port, self.proxy_port = ports[nports:nports + 2]
-        extra = ports[nports + 2:]
-        self.srv_ports = ports[:nports]
-        for i, p in enumerate(self.srv_ports):
-            srv = await asyncio.start_server(lambda r, w, i=i: self._respond(i, r, w), "127.0.0.1", p)
+        for i in range(nports):
+            srv = await asyncio.start_server(lambda r, w, i=i: self._respond(i, r, w), "127.0.0.1", 0)
             self.servers.append(srv)
+        self.srv_ports = [s.sockets[0].getsockname()[1] for s in self.servers]
+        # haproxy's listening ports are chosen free just before it binds them: another process of
+        # the machine may take one in between, so try again with new ones when haproxy cannot bind
+        last: OSError | None = None
+        for _ in range(5):
+            try:
+                await self._start_haproxy()
+                return
+            except OSError as exc:
+                last = exc
+        raise RuntimeError(f"haproxy could not bind its ports: {last}")
+
+    async def _start_haproxy(self) -> None:
+        tcp_backends = [b for b in self.backends.values() if b.tcp]
+        ports = free_ports(2 + len(tcp_backends))
+        self.fe_port, self.proxy_port = ports[:2]
         cfg = global_config(self.fe_port, self.proxy_port, self.sock, list(self.backends.values()), self.srv_ports)
-        for b, p in zip([b for b in self.backends.values() if b.tcp], extra):
+        for b, p in zip(tcp_backends, ports[2:]):
             self.tcp_ports[b.name] = p
             cfg += (f"frontend fe_{b.name}\n    mode tcp\n    bind 127.0.0.1:{p}\n"
                     f"    tcp-request inspect-delay 300ms\n"
@@ -210,8 +223,10 @@ class Oracle:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
-                err = await self.proc.stderr.read()
-                raise RuntimeError(f"haproxy exited: {err.decode()}")
+                err = (await self.proc.stderr.read()).decode()
+                if "cannot bind" in err or "Address already in use" in err:
+                    raise OSError(err.strip())
+                raise RuntimeError(f"haproxy exited: {err}")
             try:
                 _r, w = await asyncio.open_connection("127.0.0.1", self.fe_port)
                 w.close()
@@ -296,8 +311,10 @@ class Oracle:
         except (ValueError, IndexError):
             return None
 
-    async def _exchange(self, port: int, data: bytes) -> bytes:
-        r, w = await asyncio.open_connection("127.0.0.1", port)
+    async def _exchange(self, port: int, data: bytes, bind: str | None = None) -> bytes:
+        """One connection: send <data>, read the answer to the end. <bind>: the client's source
+        address (any 127.0.0.x works on Linux loopback), for balance source without PROXY."""
+        r, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(bind, 0) if bind else None)
         try:
             w.write(data)
             await w.drain()
@@ -307,13 +324,13 @@ class Oracle:
 
     async def pick(self, be: str, key: dict) -> str | None:
         port, data = self._request_bytes(be, key)
-        return self._server_name(be, await self._exchange(port, data))
+        return self._server_name(be, await self._exchange(port, data, key.get("bind")))
 
     async def hold(self, be: str, hold_id: str, key: dict) -> str | None:
         hold_id = f"{be}/{hold_id}"
         port, data = self._request_bytes(be, key, hold=hold_id)
         seen = self.hold_seen.setdefault(hold_id, asyncio.Event())
-        task = asyncio.create_task(self._exchange(port, data))
+        task = asyncio.create_task(self._exchange(port, data, key.get("bind")))
         self.hold_tasks[hold_id] = task
         done, _ = await asyncio.wait({task, asyncio.create_task(seen.wait())}, timeout=STEP_TIMEOUT,
                                      return_when=asyncio.FIRST_COMPLETED)

@@ -38,6 +38,8 @@ def key_args(b: Balancer, case: dict, key: dict) -> dict:
     args: dict = {"uri": key.get("uri", "/")}
     if "src" in key:
         args["src"] = key["src"]
+    elif "bind" in key:
+        args["src"] = key["bind"]
     if b.hdr_name is not None:
         args["headers"] = [v for n, v in request_headers(case, key) if n.lower().encode() == b.hdr_name]
     if b.algorithm == "hash":
