@@ -14,7 +14,9 @@ Files:
   key_extraction.json  uri options, url_param, hdr(), use_domain_only, hash <expr>, rdp-cookie
   backups.json         backup servers, allbackups, weight 0, explicit ids, servers in maintenance
   sequences.json       roundrobin / static-rr / leastconn / first sequences, runtime weight and
-                       state changes, round-robin fallback of hashes without a key
+                       state changes, backups taking over, hash-balance-factor, round-robin
+                       fallback of hashes without a key
+  slowstart.json       the weight of a server over its slowstart ramp
 """
 from __future__ import annotations
 
@@ -144,6 +146,8 @@ def extraction_cases() -> list[Case]:
                   [{"sample": f"user{i}"} for i in range(12)]
         cases.append(Case(BackendSpec(f"x_hash_expr_{slug(ht)}", "hash req.hdr(x-k)", SERVER_SETS["eq7"],
                                       hash_type=ht), picks(samples)))
+        cases.append(Case(BackendSpec(f"x_hash_src_{slug(ht)}", "hash src", SERVER_SETS["eq7"], hash_type=ht),
+                          picks([{"src": a} for a in source_addresses()])))
         cookies = [b"mstshash=user%d" % i for i in range(12)] + [b"MSTSHASH=UPPER", b"mstshash=", b"other=x",
                                                                   None, b"mstshash=user1"]
         cases.append(Case(BackendSpec(f"x_rdp_{slug(ht)}", "rdp-cookie", SERVER_SETS["eq4"], hash_type=ht,
@@ -211,6 +215,30 @@ def seq_cases() -> list[Case]:
             tag = "_".join(map(str, ws))
             cases.append(Case(BackendSpec(f"q_fallback_{slug(ht)}_{tag}", "url_param p", servers(*ws), hash_type=ht),
                               fallback))
+    # backups taking over and handing back, with round robin
+    bk = servers(2, 1) + (ServerSpec("b1", 1, backup=True), ServerSpec("b2", 3, backup=True))
+    takeover = picks([{}] * 6) + [{"op": "down", "server": "s1"}, {"op": "down", "server": "s2"}] + \
+        picks([{}] * 8) + [{"op": "down", "server": "b1"}] + picks([{}] * 8) + [{"op": "up", "server": "b1"}] + \
+        picks([{}] * 8) + [{"op": "up", "server": "s2"}] + picks([{}] * 6) + [{"op": "up", "server": "s1"}] + \
+        picks([{}] * 9)
+    for algo in ("roundrobin", "static-rr", "leastconn"):
+        for allb in (False, True):
+            cases.append(Case(BackendSpec(f"q_takeover_{slug(algo)}{'_all' if allb else ''}", algo, bk,
+                                          allbackups=allb), takeover))
+    # weights changed while connections are held
+    lcw = [{"op": "hold", "id": f"w{i}"} for i in range(1, 7)] + [{"op": "weight", "server": "s1", "weight": 4}] + \
+        [{"op": "hold", "id": f"w{i}"} for i in range(7, 13)] + [{"op": "weight", "server": "s2", "weight": 0}] + \
+        [{"op": "hold", "id": f"w{i}"} for i in range(13, 16)] + \
+        [{"op": "release", "id": f"w{i}"} for i in range(1, 16)] + picks([{}] * 6)
+    cases.append(Case(BackendSpec("q_lc_weights", "leastconn", servers(1, 1, 1)), lcw))
+    cases.append(Case(BackendSpec("q_rr_weights_held", "roundrobin", servers(1, 1, 1)), lcw))
+    # bounded loads: a hot key spills over to the next servers of the ring
+    hot = [{"op": "hold", "id": f"b{i}", "key": {"uri": "/hot"}} for i in range(1, 13)] + \
+        [{"op": "release", "id": f"b{i}"} for i in range(1, 13)] + picks([{"uri": "/hot"}] * 3)
+    cases.append(Case(BackendSpec("q_hbf", "uri", servers(1, 1, 1, 1), hash_type="consistent",
+                                  hash_balance_factor=125), hot))
+    cases.append(Case(BackendSpec("q_hbf_w", "uri", servers(1, 2, 3), hash_type="consistent sdbm",
+                                  hash_balance_factor=150), hot))
     # long requests: leastconn and first
     lc = []
     for i in range(1, 7):
@@ -255,6 +283,30 @@ async def hash_functions(haproxy: str) -> list[dict]:
     return out
 
 
+async def slowstart(haproxy: str) -> list[dict]:
+    """The "weight" column of "show stat" for a server coming back with "slowstart 5s": pairs of
+    (seconds since the change, weight), sampled every 0.25 s until the ramp ends."""
+    out = []
+    for algo, ss in (("roundrobin", 5000), ("leastconn", 3000)):
+        be = BackendSpec(f"ss_{algo}", algo, (ServerSpec("s1", 16, slowstart=ss), ServerSpec("s2", 16)))
+        obs = []
+        async with Oracle([be], haproxy) as o:
+            await o.cli(f"set server {be.name}/s1 state maint")
+            await asyncio.sleep(0.3)
+            await o.cli(f"set server {be.name}/s1 state ready")
+            for _ in range(int(ss / 250) + 12):
+                stat = await o.cli("show stat")
+                hdr = stat.splitlines()[0].lstrip("# ").split(",")
+                for line in stat.splitlines()[1:]:
+                    f = line.split(",")
+                    if len(f) > 3 and f[0] == be.name and f[1] == "s1":
+                        row = dict(zip(hdr, f))
+                        obs.append([int(row["lastchg"]), int(row["weight"])])
+                await asyncio.sleep(0.25)
+        out.append({"algorithm": algo, "slowstart_ms": ss, "weight": 16, "observations": obs})
+    return out
+
+
 def haproxy_version(haproxy: str) -> str:
     return subprocess.run([haproxy, "-v"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
 
@@ -284,6 +336,9 @@ def main() -> int:
     write(os.path.join(args.out, "hash_functions.json"), version,
           "HAProxy's sdbm/djb2/wt6/crc32 converters (argument 1 = avalanche) on request bodies",
           asyncio.run(hash_functions(args.haproxy)))
+    write(os.path.join(args.out, "slowstart.json"), version,
+          "show stat weight of a server ramping up after leaving maintenance: [seconds since, weight]",
+          asyncio.run(slowstart(args.haproxy)))
     groups = [
         ("hash_lookup.json", "balance uri/source: hash-type method, function, modifier, server weights",
          hash_lookup_cases),

@@ -65,6 +65,7 @@ class ServerSpec:
     maxconn: int = 0
     id: int | None = None
     disabled: bool = False  # starts in maintenance ("disabled" keyword)
+    slowstart: int = 0  # milliseconds
 
     def as_dict(self) -> dict:
         d: dict = {"name": self.name, "weight": self.weight}
@@ -76,6 +77,8 @@ class ServerSpec:
             d["id"] = self.id
         if self.disabled:
             d["usable"] = False
+        if self.slowstart:
+            d["slowstart"] = self.slowstart
         return d
 
 
@@ -88,6 +91,7 @@ class BackendSpec:
     servers: tuple[ServerSpec, ...]
     hash_type: str = ""  # e.g. "consistent sdbm avalanche"; "" = default
     allbackups: bool = False
+    hash_balance_factor: int = 0
     tcp: bool = False  # mode tcp (rdp-cookie)
 
     def config(self, ports: list[int]) -> str:
@@ -98,6 +102,8 @@ class BackendSpec:
             lines.append(f"    hash-type {self.hash_type}")
         if self.allbackups:
             lines.append("    option allbackups")
+        if self.hash_balance_factor:
+            lines.append(f"    hash-balance-factor {self.hash_balance_factor}")
         for i, s in enumerate(self.servers):
             words = [f"    server {s.name} 127.0.0.1:{ports[i]} weight {s.weight}"]
             if s.backup:
@@ -108,6 +114,8 @@ class BackendSpec:
                 words.append(f"id {s.id}")
             if s.disabled:
                 words.append("disabled")
+            if s.slowstart:
+                words.append(f"slowstart {s.slowstart}")
             lines.append(" ".join(words))
         return "\n".join(lines) + "\n"
 
@@ -414,6 +422,8 @@ class Case:
             d["hash_type"] = b.hash_type
         if b.allbackups:
             d["allbackups"] = True
+        if b.hash_balance_factor:
+            d["hash_balance_factor"] = b.hash_balance_factor
         if b.tcp:
             d["tcp"] = True
         d["steps"] = steps

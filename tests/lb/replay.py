@@ -3,6 +3,7 @@ fastlb._lb.Balancer: the same backend, the same requests in the same order, the 
 changes; the result is the list of steps where we chose differently from HAProxy."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 
@@ -19,7 +20,8 @@ def load(name: str) -> dict:
 
 
 def build(case: dict, now: int = 0) -> Balancer:
-    kw = balance_kwargs(case["balance"], case.get("hash_type"), allbackups=case.get("allbackups", False))
+    kw = balance_kwargs(case["balance"], case.get("hash_type"), allbackups=case.get("allbackups", False),
+                        hash_balance_factor=case.get("hash_balance_factor", 0))
     return Balancer(servers=case["servers"], now=now, **kw)
 
 
@@ -42,8 +44,10 @@ def key_args(b: Balancer, case: dict, key: dict) -> dict:
         args["src"] = key["bind"]
     if b.hdr_name is not None:
         args["headers"] = [v for n, v in request_headers(case, key) if n.lower().encode() == b.hdr_name]
-    if b.algorithm == "hash":
-        # the vectors use "balance hash req.hdr(x-k)": the last X-K value, when there is one
+    if case["balance"] == "hash src":
+        args["sample"] = ipaddress.ip_address(key["src"]).packed  # src as binary: 4 or 16 bytes
+    elif b.algorithm == "hash":
+        # "balance hash req.hdr(x-k)": the last X-K value, when there is one
         vals = [v for n, v in request_headers(case, key) if n.lower() == "x-k"]
         if vals:
             args["sample"] = vals[-1]
