@@ -117,7 +117,9 @@ typedef struct fl_lb_key {
 
 /* An ordered set of servers (HAProxy uses ebtrees): entries sorted by key, equal keys in
  * insertion order, which is how ebtrees order duplicates. A few dozen servers is the common case,
- * so a sorted array with memmove beats a tree. */
+ * so a sorted array beats a tree. The entries occupy ent[head .. head+n) of a buffer twice as large
+ * as needed: removing the first entry (every roundrobin pick) is O(1), and an insert or delete
+ * shifts whichever side of the position is shorter. */
 typedef struct fl_lb_tent {
     uint32_t key;
     int32_t srv;
@@ -126,6 +128,7 @@ typedef struct fl_lb_tent {
 
 typedef struct fl_lb_tree {
     fl_lb_tent_t *ent;
+    uint32_t head;
     uint32_t n;
     uint32_t cap;
 } fl_lb_tree_t;
@@ -183,10 +186,15 @@ typedef struct fl_lb_ring_ent {
     uint32_t ref; /* server index << 12 | node index */
 } fl_lb_ring_ent_t;
 
+#define FL_LB_RING_BUCKET_BITS 8
+
 typedef struct fl_lb_ring {
     fl_lb_ring_ent_t *ent;
     uint32_t n;
     uint32_t cap;
+    /* bucket[b]: index of the first point whose position's top 8 bits are >= b, so a lookup
+     * only searches the few points of one bucket (about n/256) */
+    uint32_t bucket[(1u << FL_LB_RING_BUCKET_BITS) + 1];
 } fl_lb_ring_t;
 
 struct fl_lb_ops;

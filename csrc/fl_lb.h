@@ -81,13 +81,19 @@ uint32_t fl_lb_srv_dyn_maxconn(const fl_lb_t *lb, const fl_lb_srv_t *s);
 uint64_t fl_lb_random(fl_lb_t *lb);
 
 /* ordered sets (fl_lb_tree.c) */
-int fl_lb_tree_init(fl_lb_tree_t *t, uint32_t cap);
+int fl_lb_tree_init(fl_lb_tree_t *t, uint32_t nsrv); /* room for nsrv servers */
 void fl_lb_tree_free(fl_lb_tree_t *t);
 void fl_lb_tree_insert(fl_lb_t *lb, fl_lb_tree_t *t, int srv, uint32_t key);
 void fl_lb_tree_delete(fl_lb_tree_t *t, fl_lb_srv_t *s);
 static inline int fl_lb_tree_first(const fl_lb_tree_t *t)
 {
-    return t->n ? t->ent[0].srv : -1;
+    return t->n ? t->ent[t->head].srv : -1;
+}
+
+/* the server at rank k (0 = first) */
+static inline int fl_lb_tree_at(const fl_lb_tree_t *t, uint32_t k)
+{
+    return t->ent[t->head + k].srv;
 }
 
 /* lookup modules */

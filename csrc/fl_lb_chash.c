@@ -33,10 +33,11 @@ static inline fl_lb_ring_t *fl_lb_chash_ring_of(fl_lb_t *lb, const fl_lb_srv_t *
     return &lb->ring[s->backup ? 1 : 0];
 }
 
-/* first index with key >= k */
+/* first index with key >= k: a binary search within k's bucket */
 static uint32_t fl_lb_ring_lower(const fl_lb_ring_t *r, uint32_t k)
 {
-    uint32_t lo = 0, hi = r->n;
+    uint32_t b = k >> (32 - FL_LB_RING_BUCKET_BITS);
+    uint32_t lo = r->bucket[b], hi = r->bucket[b + 1];
 
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -47,6 +48,19 @@ static uint32_t fl_lb_ring_lower(const fl_lb_ring_t *r, uint32_t k)
             hi = mid;
     }
     return lo;
+}
+
+/* Rebuild the bucket index after the ring changed. */
+static void fl_lb_ring_index(fl_lb_ring_t *r)
+{
+    uint32_t i = 0;
+
+    for (uint32_t b = 0; b < (1u << FL_LB_RING_BUCKET_BITS); b++) {
+        while (i < r->n && (r->ent[i].key >> (32 - FL_LB_RING_BUCKET_BITS)) < b)
+            i++;
+        r->bucket[b] = i;
+    }
+    r->bucket[1u << FL_LB_RING_BUCKET_BITS] = r->n;
 }
 
 static int fl_lb_ring_reserve(fl_lb_ring_t *r, uint32_t want)
@@ -118,6 +132,7 @@ static void fl_lb_chash_set_points(fl_lb_t *lb, int i, uint32_t target)
         }
         r->n = w;
         s->nodes_now = target;
+        fl_lb_ring_index(r);
     } else if (s->nodes_now < target) {
         uint32_t add = target - s->nodes_now, old_n = r->n;
         fl_lb_ring_ent_t *tmp;
@@ -146,6 +161,7 @@ static void fl_lb_chash_set_points(fl_lb_t *lb, int i, uint32_t target)
         free(tmp);
         r->n = old_n + add;
         s->nodes_now = target;
+        fl_lb_ring_index(r);
     }
 }
 
@@ -204,6 +220,7 @@ static void fl_lb_chash_deinit(fl_lb_t *lb)
         free(lb->ring[k].ent);
         lb->ring[k].ent = NULL;
         lb->ring[k].n = lb->ring[k].cap = 0;
+        fl_lb_ring_index(&lb->ring[k]);
     }
 }
 

@@ -141,7 +141,7 @@ static int fl_lb_fwlc_next(fl_lb_t *lb, int avoid)
     if (!t)
         return lb->fbck;
     for (uint32_t k = 0; k < t->n; k++) {
-        int i = t->ent[k].srv;
+        int i = fl_lb_tree_at(t, k);
         const fl_lb_srv_t *s = &lb->srv[i];
 
         if (!s->maxconn || s->served + s->pending < fl_lb_srv_dyn_maxconn(lb, s) + s->maxqueue) {
@@ -205,7 +205,7 @@ static int fl_lb_fas_next(fl_lb_t *lb, int avoid)
     if (!t)
         return lb->fbck;
     for (uint32_t k = 0; k < t->n; k++) {
-        int i = t->ent[k].srv;
+        int i = fl_lb_tree_at(t, k);
 
         if (fl_lb_srv_has_room(lb, &lb->srv[i])) {
             if (i != avoid)

@@ -1,19 +1,21 @@
 /* fl_lb_tree.c - ordered sets of servers, keyed by a 32-bit integer, equal keys kept in insertion
  * order (the order ebtrees give duplicates, which roundrobin and leastconn depend on).
  *
- * A sorted array: lookups of the first element are O(1), inserts and deletes O(n) memmoves of
- * 16-byte entries. With the few dozen servers of a typical backend this is faster than a tree and
- * needs no allocation after construction (capacity = number of servers).
+ * A sorted array in the middle of a buffer of 2n+2 entries (see fl_lb-t.h): roundrobin removes the
+ * first entry at every pick and re-inserts the server further on, leastconn moves a server a few
+ * ranks; both shift only the shorter side. No allocation after construction: a server is in at
+ * most one set at a time, so a set never holds more than every server.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fl_lb.h"
 
-int fl_lb_tree_init(fl_lb_tree_t *t, uint32_t cap)
+int fl_lb_tree_init(fl_lb_tree_t *t, uint32_t nsrv)
 {
     t->n = 0;
-    t->cap = cap ? cap : 1;
+    t->cap = 2 * nsrv + 2;
+    t->head = t->cap / 2;
     t->ent = calloc(t->cap, sizeof(*t->ent));
     return t->ent ? 0 : -1;
 }
@@ -22,19 +24,19 @@ void fl_lb_tree_free(fl_lb_tree_t *t)
 {
     free(t->ent);
     t->ent = NULL;
-    t->n = t->cap = 0;
+    t->n = t->cap = t->head = 0;
 }
 
-/* first index whose entry sorts after (key, seq) */
+/* rank of the first entry sorting after (key, seq) */
 static uint32_t fl_lb_tree_upper(const fl_lb_tree_t *t, uint32_t key, uint64_t seq)
 {
+    const fl_lb_tent_t *e = t->ent + t->head;
     uint32_t lo = 0, hi = t->n;
 
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const fl_lb_tent_t *e = &t->ent[mid];
 
-        if (e->key < key || (e->key == key && e->seq <= seq))
+        if (e[mid].key < key || (e[mid].key == key && e[mid].seq <= seq))
             lo = mid + 1;
         else
             hi = mid;
@@ -42,20 +44,34 @@ static uint32_t fl_lb_tree_upper(const fl_lb_tree_t *t, uint32_t key, uint64_t s
     return lo;
 }
 
-/* Insert server <srv> with <key> after every entry of an equal key. A server is in at most one
- * set at a time and each set can hold every server, so the capacity is never exceeded. */
+/* Insert server <srv> with <key> after every entry of an equal key. */
 void fl_lb_tree_insert(fl_lb_t *lb, fl_lb_tree_t *t, int srv, uint32_t key)
 {
     fl_lb_srv_t *s = &lb->srv[srv];
     uint64_t seq = ++lb->seq;
     uint32_t pos = fl_lb_tree_upper(t, key, seq);
+    fl_lb_tent_t *slot;
 
-    if (t->n >= t->cap)
-        return; /* cannot happen, see above; refuse rather than overflow */
-    memmove(&t->ent[pos + 1], &t->ent[pos], (t->n - pos) * sizeof(*t->ent));
-    t->ent[pos].key = key;
-    t->ent[pos].srv = srv;
-    t->ent[pos].seq = seq;
+    if (t->n + 1 >= t->cap)
+        return; /* cannot happen (see above); refuse rather than overflow */
+    if (pos <= t->n / 2 && t->head > 0) {
+        /* open the slot by moving the front part one step left */
+        memmove(&t->ent[t->head - 1], &t->ent[t->head], pos * sizeof(*t->ent));
+        t->head--;
+    } else {
+        if (t->head + t->n >= t->cap) {
+            /* no room after the last entry: re-centre the entries, then shift the back part */
+            uint32_t nh = (t->cap - t->n) / 2;
+
+            memmove(&t->ent[nh], &t->ent[t->head], t->n * sizeof(*t->ent));
+            t->head = nh;
+        }
+        memmove(&t->ent[t->head + pos + 1], &t->ent[t->head + pos], (t->n - pos) * sizeof(*t->ent));
+    }
+    slot = &t->ent[t->head + pos];
+    slot->key = key;
+    slot->srv = srv;
+    slot->seq = seq;
     t->n++;
     s->key = key;
     s->seq = seq;
@@ -65,12 +81,18 @@ void fl_lb_tree_insert(fl_lb_t *lb, fl_lb_tree_t *t, int srv, uint32_t key)
 void fl_lb_tree_delete(fl_lb_tree_t *t, fl_lb_srv_t *s)
 {
     uint32_t pos = fl_lb_tree_upper(t, s->key, s->seq);
+    fl_lb_tent_t *e = t->ent + t->head;
 
-    if (pos == 0)
+    if (pos == 0 || e[pos - 1].key != s->key || e[pos - 1].seq != s->seq)
         return;
     pos--;
-    if (t->ent[pos].key != s->key || t->ent[pos].seq != s->seq)
-        return;
-    memmove(&t->ent[pos], &t->ent[pos + 1], (t->n - pos - 1) * sizeof(*t->ent));
+    if (pos < t->n / 2) {
+        memmove(&t->ent[t->head + 1], &t->ent[t->head], pos * sizeof(*t->ent));
+        t->head++;
+    } else {
+        memmove(&t->ent[t->head + pos], &t->ent[t->head + pos + 1], (t->n - pos - 1) * sizeof(*t->ent));
+    }
     t->n--;
+    if (!t->n)
+        t->head = t->cap / 2;
 }
