@@ -23,6 +23,25 @@ from the words of a configuration line)::
     hash-balance-factor 150              hash_balance_factor=150
     option allbackups                    allbackups=True
 
+What the engine does around a pick (the cdef methods of ``_lb.pxd``, no Python object involved):
+
+* fill an ``fl_lb_key_t`` with what ``Balancer.needs`` asks for: NEED_SRC the client address (4 or 16
+  bytes, network order); NEED_URI the request target as received (also marks the request as HTTP,
+  which hdr() requires); NEED_HDR the values of every line of the header ``hdr_name``, in order;
+  NEED_PAYLOAD the bytes received so far (rdp-cookie: wait for the cookie line, as HAProxy's
+  ``tcp-request inspect-delay``); NEED_SAMPLE the value of the ``balance hash`` expression as
+  bytes, or NULL when it has none. A missing key means round robin, as in HAProxy.
+* ``pick(&key, avoid)``: a server index; FL_LB_NOSRV (no usable server: 503), FL_LB_FULL (all
+  saturated: queue the request in the backend), FL_LB_INTERNAL (balance source without an IP
+  client: HAProxy fails the request). Hash algorithms may return a server at its maxconn: queue on
+  that server then. ``avoid`` is the server a retried request failed on, or -1.
+* ``take(i)`` when the request gets its connection slot on server i, ``release(i)`` when it ends
+  (leastconn, first, maxconn and random(N) depend on these counts); ``set_pending(i, n)`` if the
+  engine queues requests per server.
+* on health changes ``set_usable``, on runtime weight changes ``set_weight`` (with the helper
+  fastlb.lb.parse_weight_change for "50%"), and ``update(now)`` about once a second while
+  ``in_slowstart``. ``now`` is in seconds, from one clock used consistently.
+
 Servers are given in configuration order, each as a mapping, an object with attributes, or a tuple
 ``(id, name, weight, backup, maxconn[, maxqueue, slowstart_ms, usable])``; ``id`` None means
 HAProxy's automatic numbering (consistent hashing places servers by id); ``slowstart`` is in milliseconds, as in the config.
@@ -355,6 +374,10 @@ cdef class Balancer:
     def set_usable(self, int srv, bint usable, now=None):
         """Server up (health check passed, maintenance left) or down; starts slowstart when up."""
         fl_lb_set_usable(self.lb, self._check(srv), usable, _now(now))
+
+    def set_state(self, int srv, bint usable, now=None):
+        """Same as set_usable()."""
+        self.set_usable(srv, usable, now)
 
     def set_weight(self, int srv, weight, now=None):
         """"set weight": an absolute weight 0..256; static algorithms only accept 0 and the

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import BalanceError, balance_kwargs, hash_type_kwargs, parse_balance
+from .config import BalanceError, balance_kwargs, hash_type_kwargs, parse_balance, parse_weight_change
 
-__all__ = ["BalanceError", "ServerSpec", "balance_kwargs", "hash_type_kwargs", "parse_balance"]
+__all__ = ["BalanceError", "ServerSpec", "balance_kwargs", "hash_type_kwargs", "parse_balance",
+           "parse_weight_change"]
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,25 @@ def balance_kwargs(balance: str | Sequence[str], hash_type: str | Sequence[str] 
     if hash_balance_factor:
         kw["hash_balance_factor"] = hash_balance_factor
     return kw
+
+
+def parse_weight_change(text: str, initial_weight: int) -> int:
+    """The weight of a runtime "set weight <backend>/<server> <weight>[%]" (or an agent-check
+    answer): absolute 0..256, or relative to the configured weight with a '%'. HAProxy's messages
+    for bad input. A static algorithm then only accepts 0 and the configured weight
+    (Balancer.set_weight raises with HAProxy's message)."""
+    if not text:
+        raise BalanceError("Require <weight> or <weight%>.")
+    m = re.match(r"[-+]?\d+", text)
+    if not m:
+        raise BalanceError("Empty weight string empty or preceded by garbage")
+    w, rest = int(m.group(0)), text[m.end():]
+    if rest == "%":
+        if w < 0:
+            raise BalanceError("Relative weight must be positive.")
+        return min(initial_weight * min(w, 25600) // 100, 256)
+    if w < 0 or w > 256:
+        raise BalanceError("Absolute weight can only be between 0 and 256 inclusive.")
+    if rest:
+        raise BalanceError("Trailing garbage in weight string")
+    return w

@@ -399,3 +399,35 @@ def test_hash_functions_known_values():
     assert hash_key("djb2", b"") == 5381 and hash_key("sdbm", b"") == 0
     assert hash_key("djb2", b"a") == 5381 * 33 + 97
     assert hash_key("sdbm", b"ab") == (98 + 97 * 65599) & 0xFFFFFFFF
+
+
+def test_config_words_map_onto_the_balancer():
+    from fastlb.lb import BalanceError, balance_kwargs, parse_weight_change
+
+    assert balance_kwargs("uri len 10 depth 2 whole", "consistent sdbm avalanche") == {
+        "algorithm": "uri", "uri_len": 10, "uri_depth": 2, "uri_whole": True, "hash_type": "consistent",
+        "hash_function": "sdbm", "avalanche": True}
+    assert balance_kwargs("hdr(Host) use_domain_only") == {"algorithm": "hdr", "name": "Host",
+                                                            "use_domain_only": True}
+    assert balance_kwargs("url_param userid check_post") == {"algorithm": "url_param", "name": "userid"}
+    assert balance_kwargs("random(3)") == {"algorithm": "random", "draws": 3}
+    assert balance_kwargs("random") == {"algorithm": "random", "draws": 2}
+    assert balance_kwargs("rdp-cookie") == {"algorithm": "rdp-cookie", "name": "mstshash"}
+    assert balance_kwargs("hash req.cookie(id)", "consistent") == {"algorithm": "hash", "hash_type": "consistent"}
+    for bad in ("uri len 0", "uri depth x", "uri foo", "url_param", "hdr", "random(0)", "nope", ""):
+        with pytest.raises(BalanceError):
+            balance_kwargs(bad)
+    for bad in ("avalanche", "consistent md5", "map-based sdbm foo", "foo"):
+        with pytest.raises(BalanceError):
+            balance_kwargs("uri", bad)
+    # every mapped form builds a working balancer
+    for line in ("roundrobin", "static-rr", "leastconn", "first", "source", "uri path-only", "random(2)",
+                 "url_param u", "hdr(x-a)", "rdp-cookie(c)", "hash src"):
+        b = Balancer(servers=servers(1, 2), **balance_kwargs(line, "map-based djb2"))
+        assert b.py_pick(src="10.0.0.1", uri="/?u=1", headers=["v"], sample=b"k") in (0, 1)
+    assert parse_weight_change("50%", 10) == 5
+    assert parse_weight_change("300%", 100) == 256
+    assert parse_weight_change("7", 1) == 7
+    for bad in ("", "-1", "257", "5x", "x", "-5%"):
+        with pytest.raises(BalanceError):
+            parse_weight_change(bad, 10)
