@@ -258,10 +258,13 @@ def seq_cases() -> list[Case]:
     cases.append(Case(BackendSpec("q_first_ids", "first", (ServerSpec("s1", 1, maxconn=1, id=5),
                                                             ServerSpec("s2", 1, maxconn=2, id=2),
                                                             ServerSpec("s3", 1, maxconn=2, id=9))), first))
-    cases.append(Case(BackendSpec("q_rr_maxconn", "roundrobin", servers(1, 1, 1, maxconn=1)),
-                      [{"op": "hold", "id": f"m{i}"} for i in range(1, 4)] + [{"op": "release", "id": "m2"}] +
-                      [{"op": "hold", "id": "m4"}] + [{"op": "release", "id": f"m{i}"} for i in (1, 3, 4)] +
-                      picks([{}] * 6)))
+    full = [{"op": "hold", "id": f"m{i}", "key": {"uri": "/nokey"}} for i in range(1, 4)] + \
+        [{"op": "release", "id": "m2"}] + [{"op": "hold", "id": "m4", "key": {"uri": "/nokey"}}] + \
+        [{"op": "release", "id": f"m{i}"} for i in (1, 3, 4)] + picks([{"uri": "/nokey"}] * 6)
+    for algo, ht in (("roundrobin", ""), ("static-rr", ""), ("leastconn", ""), ("url_param p", "map-based"),
+                     ("url_param p", "consistent")):
+        cases.append(Case(BackendSpec(f"q_maxconn_{slug(algo)}_{slug(ht)}", algo, servers(1, 2, 1, maxconn=1),
+                                      hash_type=ht), full))
     return cases
 
 
