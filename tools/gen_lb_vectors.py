@@ -166,6 +166,7 @@ def backup_cases() -> list[Case]:
         "bk_w1": servers(1, 1, disabled=True) + (ServerSpec("b1", 1, backup=True), ServerSpec("b2", 1, backup=True)),
         "bk_active": servers(1, 1) + (ServerSpec("b1", 1, backup=True),),
         "bk_zero": servers(0, 0) + (ServerSpec("b1", 1, backup=True), ServerSpec("b2", 2, backup=True)),
+        "bk_none": servers(1, 1, disabled=True) + (ServerSpec("b1", 1, backup=True, disabled=True),),
         "bk_mixed": (ServerSpec("s1", 1, disabled=True), ServerSpec("b1", 1, backup=True, disabled=True),
                      ServerSpec("b2", 2, backup=True), ServerSpec("b3", 1, backup=True)),
     }
