@@ -219,6 +219,12 @@ static uint32_t fl_lb_uri_hash(const fl_lb_t *lb, const char *uri, uint32_t len)
 
     if (lb->conf.uri_len && lb->conf.uri_len < len)
         len = lb->conf.uri_len;
+    if (!stop_at) {
+        /* no depth: the key ends at '?' (or is whole), memchr finds it faster than the loop */
+        const char *q = lb->conf.uri_whole ? NULL : memchr(start, '?', len);
+
+        return fl_hash_key(lb->conf.hash_fn, start, q ? (size_t)(q - start) : len);
+    }
     while (len--) {
         char c = *end;
 
