@@ -7,6 +7,7 @@ the figures are the C cost the engine pays through the cdef methods, not Python 
 ``extra_info.ns_per_op`` gives the cost of one operation. test_py_pick_overhead shows what a
 Python-level call costs on top, for comparison.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,10 @@ PICKS = {
     "uri map-based": ({"algorithm": "uri"}, {"uri": URI}),
     "uri consistent": ({"algorithm": "uri", "hash_type": "consistent"}, {"uri": URI}),
     "url_param": ({"algorithm": "url_param", "name": "id"}, {"uri": "/x?a=1&b=2&id=12345"}),
-    "hdr(host) use_domain_only": ({"algorithm": "hdr", "name": "host", "use_domain_only": True},
-                                  {"uri": "/", "headers": ["www.example.com"]}),
+    "hdr(host) use_domain_only": (
+        {"algorithm": "hdr", "name": "host", "use_domain_only": True},
+        {"uri": "/", "headers": ["www.example.com"]},
+    ),
 }
 
 

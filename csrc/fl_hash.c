@@ -59,7 +59,8 @@ uint32_t fl_hash_wt6(const char *key, size_t len)
  * by bit (8 shifts per byte); a 256-entry table gives the same values 5-8 times faster for 1 KiB
  * of constant data, built at compile time below so there is no initialisation to race on. */
 #define FL_CRC_B(c) (((c) & 1) ? ((c) >> 1) ^ 0xedb88320u : (c) >> 1)
-#define FL_CRC_8(c) FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B((uint32_t)(c)))))))))
+#define FL_CRC_4(c) FL_CRC_B(FL_CRC_B(FL_CRC_B(FL_CRC_B(c))))
+#define FL_CRC_8(c) FL_CRC_4(FL_CRC_4((uint32_t)(c)))
 #define FL_CRC_R4(n) FL_CRC_8(n), FL_CRC_8((n) + 1), FL_CRC_8((n) + 2), FL_CRC_8((n) + 3)
 #define FL_CRC_R16(n) FL_CRC_R4(n), FL_CRC_R4((n) + 4), FL_CRC_R4((n) + 8), FL_CRC_R4((n) + 12)
 #define FL_CRC_R64(n) FL_CRC_R16(n), FL_CRC_R16((n) + 16), FL_CRC_R16((n) + 32), FL_CRC_R16((n) + 48)

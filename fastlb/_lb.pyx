@@ -14,7 +14,7 @@ from the words of a configuration line)::
     balance uri len 10 depth 2 whole path-only
                                          Balancer("uri", servers, uri_len=10, uri_depth=2,
                                                   uri_whole=True, uri_path_only=True)
-    balance url_param userid [check_post] Balancer("url_param", servers, name="userid")
+    balance url_param userid             Balancer("url_param", servers, name="userid")
     balance hdr(Host) use_domain_only    Balancer("hdr", servers, name="Host", use_domain_only=True)
     balance rdp-cookie[(name)]           Balancer("rdp-cookie", servers, name="name")
     balance hash <expr>                  Balancer("hash", servers)   # the caller evaluates <expr>
@@ -27,7 +27,8 @@ What the engine does around a pick (the cdef methods of ``_lb.pxd``, no Python o
 
 * fill an ``fl_lb_key_t`` with what ``Balancer.needs`` asks for: NEED_SRC the client address (4 or 16
   bytes, network order); NEED_URI the request target as received (also marks the request as HTTP,
-  which hdr() requires); NEED_HDR the values of every line of the header ``hdr_name``, in order;
+  which hdr() requires); NEED_HDR the values of the lines of header ``hdr_name`` in order (HAProxy
+  2.6 only uses the first line's first value: passing the first line is enough);
   NEED_PAYLOAD the bytes received so far (rdp-cookie: wait for the cookie line, as HAProxy's
   ``tcp-request inspect-delay``); NEED_SAMPLE the value of the ``balance hash`` expression as
   bytes, or NULL when it has none. A missing key means round robin, as in HAProxy.
@@ -44,7 +45,11 @@ What the engine does around a pick (the cdef methods of ``_lb.pxd``, no Python o
 
 Servers are given in configuration order, each as a mapping, an object with attributes, or a tuple
 ``(id, name, weight, backup, maxconn[, maxqueue, slowstart_ms, usable])``; ``id`` None means
-HAProxy's automatic numbering (consistent hashing places servers by id); ``slowstart`` is in milliseconds, as in the config.
+HAProxy's automatic numbering (consistent hashing places servers by id); ``slowstart`` is in
+milliseconds, as in the config.
+
+Not modelled: hashing a POST body for ``url_param ... check_post`` (the option is accepted, the
+body is not looked at), minconn/fullconn dynamic limits, the backend queue itself (the engine's).
 """
 import ipaddress
 import time

@@ -22,6 +22,7 @@ A *scenario* is a list of steps, each a dict with an ``op``:
 
 The same scenario replays on fastlb._lb.Balancer in the tests (tests/lb/replay.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -120,7 +121,17 @@ class BackendSpec:
         return "\n".join(lines) + "\n"
 
 
-def global_config(fe_port: int, proxy_port: int, sock: str, backends: list[BackendSpec], ports: list[int]) -> str:
+# the hash converters, without then with avalanche, in the order of Oracle.hashes()
+HASHES = " ".join(f"%[req.body,{fn}({a})]" for fn in ("sdbm", "djb2", "wt6", "crc32") for a in (0, 1))
+HASH_RULE = (
+    f'http-request return status 200 content-type text/plain lf-string "{HASHES}"'
+    " if { req.hdr(x-hashtest) -m found }"
+)
+
+
+def global_config(
+    fe_port: int, proxy_port: int, sock: str, backends: list[BackendSpec], ports: list[int]
+) -> str:
     """The configuration: one HTTP frontend routing on X-Be (plus a PROXY-protocol listener), the
     hash converters on request bodies flagged X-Hashtest, and the backends."""
     head = f"""global
@@ -137,7 +148,7 @@ frontend fe
     bind 127.0.0.1:{fe_port}
     bind 127.0.0.1:{proxy_port} accept-proxy
     option http-buffer-request
-    http-request return status 200 content-type text/plain lf-string "%[req.body,sdbm(0)] %[req.body,sdbm(1)] %[req.body,djb2(0)] %[req.body,djb2(1)] %[req.body,wt6(0)] %[req.body,wt6(1)] %[req.body,crc32(0)] %[req.body,crc32(1)]" if {{ req.hdr(x-hashtest) -m found }}
+    {HASH_RULE}
     use_backend %[req.hdr(x-be)]
 
 """
@@ -182,8 +193,10 @@ class Oracle:
                     self.hold_seen.setdefault(hold, asyncio.Event()).set()
                     await asyncio.wait_for(ev.wait(), 60)
                 body = str(idx).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                             % (len(body), body))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                    % (len(body), body)
+                )
             else:  # TCP mode: identify ourselves
                 writer.write(b"%d" % idx)
             await writer.drain()
@@ -217,17 +230,22 @@ class Oracle:
         tcp_backends = [b for b in self.backends.values() if b.tcp]
         ports = free_ports(2 + len(tcp_backends))
         self.fe_port, self.proxy_port = ports[:2]
-        cfg = global_config(self.fe_port, self.proxy_port, self.sock, list(self.backends.values()), self.srv_ports)
+        cfg = global_config(
+            self.fe_port, self.proxy_port, self.sock, list(self.backends.values()), self.srv_ports
+        )
         for b, p in zip(tcp_backends, ports[2:]):
             self.tcp_ports[b.name] = p
-            cfg += (f"frontend fe_{b.name}\n    mode tcp\n    bind 127.0.0.1:{p}\n"
-                    f"    tcp-request inspect-delay 300ms\n"
-                    f"    tcp-request content accept if {{ req.rdp_cookie_cnt gt 0 }}\n"
-                    f"    tcp-request content accept if {{ req.len gt 0 }} WAIT_END\n"
-                    f"    default_backend {b.name}\n")
+            cfg += (
+                f"frontend fe_{b.name}\n    mode tcp\n    bind 127.0.0.1:{p}\n"
+                f"    tcp-request inspect-delay 300ms\n"
+                f"    tcp-request content accept if {{ req.rdp_cookie_cnt gt 0 }}\n"
+                f"    tcp-request content accept if {{ req.len gt 0 }} WAIT_END\n"
+                f"    default_backend {b.name}\n"
+            )
         path = await asyncio.to_thread(self._write_config, cfg)
-        self.proc = await asyncio.create_subprocess_exec(self.haproxy, "-db", "-q", "-f", path,
-                                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = await asyncio.create_subprocess_exec(
+            self.haproxy, "-db", "-q", "-f", path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
@@ -249,7 +267,9 @@ class Oracle:
         path = os.path.join(self.tmp, "haproxy.cfg")
         with open(path, "w") as f:
             f.write(cfg)
-        check = subprocess.run([self.haproxy, "-c", "-q", "-f", path], capture_output=True, text=True, check=False)
+        check = subprocess.run(
+            [self.haproxy, "-c", "-q", "-f", path], capture_output=True, text=True, check=False
+        )
         if check.returncode != 0:
             raise RuntimeError(f"haproxy refused the configuration:\n{check.stdout}{check.stderr}\n{cfg}")
         return path
@@ -284,8 +304,12 @@ class Oracle:
         if b.tcp:
             return self.tcp_ports[be], bytes.fromhex(key["payload_hex"])
         uri = key.get("uri", "/")
-        lines = [f"GET {uri} HTTP/1.1".encode("latin-1"), b"Host: " + key.get("host", "oracle").encode("latin-1"),
-                 f"X-Be: {be}".encode(), b"Connection: close"]
+        lines = [
+            f"GET {uri} HTTP/1.1".encode("latin-1"),
+            b"Host: " + key.get("host", "oracle").encode("latin-1"),
+            f"X-Be: {be}".encode(),
+            b"Connection: close",
+        ]
         name = key.get("header_name")
         for v in key.get("headers", []):
             lines.append(name.encode() + b": " + v.encode("latin-1"))
@@ -340,8 +364,11 @@ class Oracle:
         seen = self.hold_seen.setdefault(hold_id, asyncio.Event())
         task = asyncio.create_task(self._exchange(port, data, key.get("bind")))
         self.hold_tasks[hold_id] = task
-        done, _ = await asyncio.wait({task, asyncio.create_task(seen.wait())}, timeout=STEP_TIMEOUT,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {task, asyncio.create_task(seen.wait())},
+            timeout=STEP_TIMEOUT,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         if task in done:  # answered without being held: no server, or an error
             return self._server_name(be, task.result())
         idx, _ = self.held[hold_id]
@@ -369,12 +396,22 @@ class Oracle:
 
     async def hashes(self, data: bytes) -> dict[str, int]:
         """The sdbm/djb2/wt6/crc32 converters (without and with avalanche) applied to <data>."""
-        req = (b"POST / HTTP/1.1\r\nHost: oracle\r\nX-Hashtest: 1\r\nConnection: close\r\n"
-               b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+        req = (
+            b"POST / HTTP/1.1\r\nHost: oracle\r\nX-Hashtest: 1\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+        )
         raw = await self._exchange(self.fe_port, req)
         vals = [int(x) for x in raw.split(b"\r\n\r\n", 1)[1].split()]
-        names = ["sdbm", "sdbm_avalanche", "djb2", "djb2_avalanche", "wt6", "wt6_avalanche", "crc32",
-                 "crc32_avalanche"]
+        names = [
+            "sdbm",
+            "sdbm_avalanche",
+            "djb2",
+            "djb2_avalanche",
+            "wt6",
+            "wt6_avalanche",
+            "crc32",
+            "crc32_avalanche",
+        ]
         return dict(zip(names, vals))
 
     # ---- scenarios ----

@@ -9,14 +9,21 @@ keyword arguments of :class:`fastlb._lb.Balancer`, with HAProxy's error messages
 
 :class:`ServerSpec` is a server as the balancer needs it (any object with these attributes works).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .config import BalanceError, balance_kwargs, hash_type_kwargs, parse_balance, parse_weight_change
 
-__all__ = ["BalanceError", "ServerSpec", "balance_kwargs", "hash_type_kwargs", "parse_balance",
-           "parse_weight_change"]
+__all__ = [
+    "BalanceError",
+    "ServerSpec",
+    "balance_kwargs",
+    "hash_type_kwargs",
+    "parse_balance",
+    "parse_weight_change",
+]
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,25 @@ Only the words after the keyword are taken (``"uri len 10 whole"``, or a list of
 raise :class:`BalanceError` with HAProxy's wording, so that a configuration checker can print them
 as HAProxy does.
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-ALGORITHMS = ("roundrobin", "static-rr", "leastconn", "first", "source", "uri", "url_param", "hdr", "random",
-              "rdp-cookie", "hash")
+ALGORITHMS = (
+    "roundrobin",
+    "static-rr",
+    "leastconn",
+    "first",
+    "source",
+    "uri",
+    "url_param",
+    "hdr",
+    "random",
+    "rdp-cookie",
+    "hash",
+)
 HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
 
 
@@ -25,7 +37,9 @@ def _words(args: str | Sequence[str]) -> list[str]:
 
 def _positive(words: list[str], i: int, opt: str) -> int:
     if i + 1 >= len(words) or not re.fullmatch(r"\d+", words[i + 1]) or int(words[i + 1]) <= 0:
-        raise BalanceError(f"'uri': '{opt}' expects a positive integer (got '{words[i + 1] if i + 1 < len(words) else ''}').")
+        raise BalanceError(
+            f"'uri': '{opt}' expects a positive integer (got '{words[i + 1] if i + 1 < len(words) else ''}')."
+        )
     return int(words[i + 1])
 
 
@@ -69,8 +83,9 @@ def parse_balance(args: str | Sequence[str]) -> dict:
                 kw["uri_path_only"] = True
                 i += 1
             else:
-                raise BalanceError("'uri' only accepts parameters 'len', 'depth', 'path-only', and 'whole' "
-                                   f"(got '{w[i]}').")
+                raise BalanceError(
+                    f"'uri' only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{w[i]}')."
+                )
         return kw
     if algo == "url_param":
         if len(w) < 2:
@@ -100,8 +115,10 @@ def parse_balance(args: str | Sequence[str]) -> dict:
         if len(w) < 2:
             raise BalanceError("'hash' requires a sample expression.")
         return {"algorithm": "hash", "expression": " ".join(w[1:])}
-    raise BalanceError("only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
-                       "'hash', 'hdr(name)', 'rdp-cookie(name)', 'random' and 'first' options.")
+    raise BalanceError(
+        "only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', "
+        "'hash', 'hdr(name)', 'rdp-cookie(name)', 'random' and 'first' options."
+    )
 
 
 def hash_type_kwargs(args: str | Sequence[str] | None) -> dict:
@@ -112,10 +129,13 @@ def hash_type_kwargs(args: str | Sequence[str] | None) -> dict:
     w = _words(args)
     if not w or w[0] not in ("map-based", "consistent"):
         if w and w[0] == "avalanche":
-            raise BalanceError("experimental feature 'hash-type avalanche' is not supported anymore, please use "
-                               "'hash-type map-based sdbm avalanche' instead.")
-        raise BalanceError("'hash-type' expects 'map-based' or 'consistent' followed by an optional function "
-                           "and modifier.")
+            raise BalanceError(
+                "experimental feature 'hash-type avalanche' is not supported anymore, please use "
+                "'hash-type map-based sdbm avalanche' instead."
+            )
+        raise BalanceError(
+            "'hash-type' expects 'map-based' or 'consistent' followed by an optional function and modifier."
+        )
     kw: dict = {"hash_type": w[0]}
     if len(w) > 1:
         if w[1] not in HASH_FUNCTIONS:
@@ -129,8 +149,13 @@ def hash_type_kwargs(args: str | Sequence[str] | None) -> dict:
     return kw
 
 
-def balance_kwargs(balance: str | Sequence[str], hash_type: str | Sequence[str] | None = None, *,
-                   allbackups: bool = False, hash_balance_factor: int = 0) -> dict:
+def balance_kwargs(
+    balance: str | Sequence[str],
+    hash_type: str | Sequence[str] | None = None,
+    *,
+    allbackups: bool = False,
+    hash_balance_factor: int = 0,
+) -> dict:
     """Both lines (plus ``option allbackups`` and ``hash-balance-factor``) -> the keyword arguments
     of Balancer(**kw, servers=...). ``check_post`` and ``expression`` are removed from the result
     (see :func:`parse_balance`)."""
@@ -155,7 +180,7 @@ def parse_weight_change(text: str, initial_weight: int) -> int:
     m = re.match(r"[-+]?\d+", text)
     if not m:
         raise BalanceError("Empty weight string empty or preceded by garbage")
-    w, rest = int(m.group(0)), text[m.end():]
+    w, rest = int(m.group(0)), text[m.end() :]
     if rest == "%":
         if w < 0:
             raise BalanceError("Relative weight must be positive.")

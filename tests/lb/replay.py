@@ -1,6 +1,7 @@
 """Replay the HAProxy scenarios of tests/lb/vectors/ (recorded by tools/gen_lb_vectors.py) on
 fastlb._lb.Balancer: the same backend, the same requests in the same order, the same runtime
 changes; the result is the list of steps where we chose differently from HAProxy."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,8 +21,12 @@ def load(name: str) -> dict:
 
 
 def build(case: dict, now: int = 0) -> Balancer:
-    kw = balance_kwargs(case["balance"], case.get("hash_type"), allbackups=case.get("allbackups", False),
-                        hash_balance_factor=case.get("hash_balance_factor", 0))
+    kw = balance_kwargs(
+        case["balance"],
+        case.get("hash_type"),
+        allbackups=case.get("allbackups", False),
+        hash_balance_factor=case.get("hash_balance_factor", 0),
+    )
     return Balancer(servers=case["servers"], now=now, **kw)
 
 
@@ -66,8 +71,10 @@ def replay(case: dict) -> list[str]:
             r = b.py_pick(**key_args(b, case, step.get("key", {})))
             got = b.names[r] if r >= 0 else None
             if got != step["expect"]:
-                errors.append(f"{case['name']} step {n} {op} {step.get('key', {})}: HAProxy chose "
-                              f"{step['expect']}, we chose {got}")
+                errors.append(
+                    f"{case['name']} step {n} {op} {step.get('key', {})}: HAProxy chose "
+                    f"{step['expect']}, we chose {got}"
+                )
             if r >= 0:  # the request runs on the server: counted while held, or right away
                 b.py_take(r)
                 if op == "hold":
@@ -84,7 +91,9 @@ def replay(case: dict) -> list[str]:
             except ValueError as exc:
                 err = str(exc)
             if err != step.get("error"):
-                errors.append(f"{case['name']} step {n}: set weight -> {err!r}, HAProxy said {step.get('error')!r}")
+                errors.append(
+                    f"{case['name']} step {n}: set weight -> {err!r}, HAProxy said {step.get('error')!r}"
+                )
         elif op in ("down", "up"):
             b.set_usable(b.index(step["server"]), op == "up", now=0)
         else:

@@ -1,5 +1,6 @@
 """Behaviour of fastlb._lb.Balancer: distributions, state changes, limits, error codes. Exactness
 against HAProxy itself is in test_vectors.py; these tests state the properties users rely on."""
+
 from __future__ import annotations
 
 import collections
@@ -29,6 +30,7 @@ def count(b: Balancer, n: int, **key) -> collections.Counter:
 
 
 # ---- round robin ----
+
 
 @pytest.mark.parametrize("algo", ["roundrobin", "static-rr"])
 @pytest.mark.parametrize("weights", [(1, 1, 1, 1), (3, 1), (5, 2, 1), (1, 2, 3, 4), (10, 1), (256, 1, 7)])
@@ -104,6 +106,7 @@ def test_redispatch_avoids_the_failed_server():
 
 # ---- leastconn, first ----
 
+
 def test_leastconn_follows_connections_relative_to_weight():
     b = Balancer("leastconn", servers(1, 1, 1))
     held = []
@@ -133,8 +136,14 @@ def test_leastconn_ties_rotate_like_haproxy():
 
 
 def test_first_fills_servers_in_id_order_up_to_maxconn():
-    b = Balancer("first", [ServerSpec("a", id=3, maxconn=2), ServerSpec("b", id=1, maxconn=1),
-                           ServerSpec("c", id=2, maxconn=2)])
+    b = Balancer(
+        "first",
+        [
+            ServerSpec("a", id=3, maxconn=2),
+            ServerSpec("b", id=1, maxconn=1),
+            ServerSpec("c", id=2, maxconn=2),
+        ],
+    )
     got = []
     for _ in range(5):
         r = b.py_pick()
@@ -160,6 +169,7 @@ def test_maxconn_skips_full_servers_in_round_robin():
 
 # ---- backups ----
 
+
 def test_backup_servers_only_when_no_active_one():
     srv = servers(1, 1) + [ServerSpec("b1", weight=1, backup=True), ServerSpec("b2", weight=1, backup=True)]
     for algo in ("roundrobin", "static-rr", "leastconn", "uri", "random"):
@@ -184,11 +194,12 @@ def test_backup_servers_only_when_no_active_one():
 
 # ---- hashing ----
 
+
 def test_source_hash_ipv4_is_the_address_and_ipv6_xors_its_words():
     b = Balancer("source", servers(1, 1, 1, 1, 1))
     assert b.key_hash(src="10.0.0.7") == int(ipaddress.ip_address("10.0.0.7"))
     v6 = ipaddress.ip_address("2001:db8::1:2")
-    words = [int.from_bytes(v6.packed[i:i + 4], "big") for i in range(0, 16, 4)]
+    words = [int.from_bytes(v6.packed[i : i + 4], "big") for i in range(0, 16, 4)]
     assert b.key_hash(src=str(v6)) == words[0] ^ words[1] ^ words[2] ^ words[3]
     # map-based: hash % total weight picks the slot
     assert b.py_pick(src="10.0.0.7") == int(ipaddress.ip_address("10.0.0.7")) % 5
@@ -224,8 +235,13 @@ def test_url_param_and_header_values():
     assert h.key_hash(uri="/", headers=[", x", "second"]) is None  # empty first value: round robin
     assert h.key_hash(uri="/", headers=[]) is None
     d = Balancer("hdr", servers(1, 1, 1), name="Host", use_domain_only=True)
-    for host, part in [("haproxy.1wt.eu", "1wt"), ("www.example.com", "example"), ("localhost", "localhost"),
-                       ("example.com", "example"), ("a.b.", "b")]:
+    for host, part in [
+        ("haproxy.1wt.eu", "1wt"),
+        ("www.example.com", "example"),
+        ("localhost", "localhost"),
+        ("example.com", "example"),
+        ("a.b.", "b"),
+    ]:
         assert d.key_hash(uri="/", headers=[host]) == hash_key("sdbm", part), host
 
 
@@ -290,7 +306,9 @@ def test_consistent_weights_and_ids():
     # placement depends on the server ids, not on their order or names
     x = Balancer("hash", [ServerSpec("a", id=5), ServerSpec("b", id=9)], hash_type="consistent")
     y = Balancer("hash", [ServerSpec("B", id=9), ServerSpec("A", id=5)], hash_type="consistent")
-    assert all(x.names[x.py_pick(sample=k)].lower() == y.names[y.py_pick(sample=k)].lower() for k in keys[:500])
+    assert all(
+        x.names[x.py_pick(sample=k)].lower() == y.names[y.py_pick(sample=k)].lower() for k in keys[:500]
+    )
 
 
 def test_hash_balance_factor_bounds_the_load():
@@ -304,6 +322,7 @@ def test_hash_balance_factor_bounds_the_load():
 
 
 # ---- random ----
+
 
 def test_random_respects_weights_and_prefers_the_least_loaded():
     b = Balancer("random", servers(1, 2, 5), draws=1, seed=12345)
@@ -330,6 +349,7 @@ def test_random_seed_is_reproducible():
 
 
 # ---- slowstart ----
+
 
 def test_slowstart_ramps_the_weight_over_time():
     srv = [ServerSpec("s1", weight=10, slowstart=10_000), ServerSpec("s2", weight=10)]
@@ -368,6 +388,7 @@ def test_static_algorithms_have_no_slowstart_ramp():
 
 # ---- construction ----
 
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         Balancer("nope", servers(1))
@@ -384,16 +405,26 @@ def test_bad_arguments():
 
 
 def test_automatic_ids_follow_haproxy():
-    b = Balancer("roundrobin", [ServerSpec("a", id=10), ServerSpec("b", id=3), ServerSpec("c", id=7),
-                                ServerSpec("d"), ServerSpec("e")])
+    b = Balancer(
+        "roundrobin",
+        [
+            ServerSpec("a", id=10),
+            ServerSpec("b", id=3),
+            ServerSpec("c", id=7),
+            ServerSpec("d"),
+            ServerSpec("e"),
+        ],
+    )
     assert b.ids == (10, 3, 7, 4, 5)
-    assert Balancer("roundrobin", [(None, "x", 1, False, 0), (2, "y", 1, False, 0), (None, "z", 1, False, 0)]).ids \
-        == (1, 2, 3)
+    assert Balancer(
+        "roundrobin", [(None, "x", 1, False, 0), (2, "y", 1, False, 0), (None, "z", 1, False, 0)]
+    ).ids == (1, 2, 3)
 
 
 def test_hash_functions_known_values():
     # published values of the classic functions (CRC-32 is zlib's)
     import zlib
+
     data = random.Random(1).randbytes(300)
     assert hash_key("crc32", data) == zlib.crc32(data)
     assert hash_key("djb2", b"") == 5381 and hash_key("sdbm", b"") == 0
@@ -405,15 +436,27 @@ def test_config_words_map_onto_the_balancer():
     from fastlb.lb import BalanceError, balance_kwargs, parse_weight_change
 
     assert balance_kwargs("uri len 10 depth 2 whole", "consistent sdbm avalanche") == {
-        "algorithm": "uri", "uri_len": 10, "uri_depth": 2, "uri_whole": True, "hash_type": "consistent",
-        "hash_function": "sdbm", "avalanche": True}
-    assert balance_kwargs("hdr(Host) use_domain_only") == {"algorithm": "hdr", "name": "Host",
-                                                            "use_domain_only": True}
+        "algorithm": "uri",
+        "uri_len": 10,
+        "uri_depth": 2,
+        "uri_whole": True,
+        "hash_type": "consistent",
+        "hash_function": "sdbm",
+        "avalanche": True,
+    }
+    assert balance_kwargs("hdr(Host) use_domain_only") == {
+        "algorithm": "hdr",
+        "name": "Host",
+        "use_domain_only": True,
+    }
     assert balance_kwargs("url_param userid check_post") == {"algorithm": "url_param", "name": "userid"}
     assert balance_kwargs("random(3)") == {"algorithm": "random", "draws": 3}
     assert balance_kwargs("random") == {"algorithm": "random", "draws": 2}
     assert balance_kwargs("rdp-cookie") == {"algorithm": "rdp-cookie", "name": "mstshash"}
-    assert balance_kwargs("hash req.cookie(id)", "consistent") == {"algorithm": "hash", "hash_type": "consistent"}
+    assert balance_kwargs("hash req.cookie(id)", "consistent") == {
+        "algorithm": "hash",
+        "hash_type": "consistent",
+    }
     for bad in ("uri len 0", "uri depth x", "uri foo", "url_param", "hdr", "random(0)", "nope", ""):
         with pytest.raises(BalanceError):
             balance_kwargs(bad)
@@ -421,8 +464,19 @@ def test_config_words_map_onto_the_balancer():
         with pytest.raises(BalanceError):
             balance_kwargs("uri", bad)
     # every mapped form builds a working balancer
-    for line in ("roundrobin", "static-rr", "leastconn", "first", "source", "uri path-only", "random(2)",
-                 "url_param u", "hdr(x-a)", "rdp-cookie(c)", "hash src"):
+    for line in (
+        "roundrobin",
+        "static-rr",
+        "leastconn",
+        "first",
+        "source",
+        "uri path-only",
+        "random(2)",
+        "url_param u",
+        "hdr(x-a)",
+        "rdp-cookie(c)",
+        "hash src",
+    ):
         b = Balancer(servers=servers(1, 2), **balance_kwargs(line, "map-based djb2"))
         assert b.py_pick(src="10.0.0.1", uri="/?u=1", headers=["v"], sample=b"k") in (0, 1)
     assert parse_weight_change("50%", 10) == 5

@@ -1,6 +1,7 @@
 """Differential test against the real HAProxy 2.6, when it is installed: fresh random keys, weights
 and runtime changes (not the recorded vectors), played on haproxy and on our balancer, must pick
 the same servers. Real 127.0.0.x client sockets for balance source. Skipped without haproxy."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,10 +23,20 @@ from lb_oracle import BackendSpec, Case, ServerSpec
 def random_cases(rnd: random.Random) -> list[Case]:
     cases = []
     words = ["api", "img", "v1", "v2", "users", "static", "a", "b", "index.html", "x.js"]
-    uris = ["/" + "/".join(rnd.choice(words) for _ in range(rnd.randint(1, 4))) +
-            (f"?id={rnd.randint(0, 999)}" if rnd.random() < 0.5 else "") for _ in range(30)]
-    for n, ht in enumerate(["", "consistent", f"map-based {rnd.choice(['sdbm', 'djb2', 'wt6', 'crc32'])} avalanche",
-                            f"consistent {rnd.choice(['djb2', 'wt6', 'crc32'])}"]):
+    uris = [
+        "/"
+        + "/".join(rnd.choice(words) for _ in range(rnd.randint(1, 4)))
+        + (f"?id={rnd.randint(0, 999)}" if rnd.random() < 0.5 else "")
+        for _ in range(30)
+    ]
+    for n, ht in enumerate(
+        [
+            "",
+            "consistent",
+            f"map-based {rnd.choice(['sdbm', 'djb2', 'wt6', 'crc32'])} avalanche",
+            f"consistent {rnd.choice(['djb2', 'wt6', 'crc32'])}",
+        ]
+    ):
         srv = tuple(ServerSpec(f"s{i + 1}", rnd.randint(1, 12)) for i in range(rnd.randint(2, 9)))
         steps = [{"op": "pick", "key": {"uri": u}} for u in uris]
         steps += [{"op": "down", "server": "s2"}] + [{"op": "pick", "key": {"uri": u}} for u in uris[:10]]
@@ -34,12 +45,25 @@ def random_cases(rnd: random.Random) -> list[Case]:
     for n in range(3):
         srv = tuple(ServerSpec(f"s{i + 1}", rnd.randint(0, 9)) for i in range(rnd.randint(2, 6)))
         steps = [{"op": "pick"} for _ in range(40)]
-        steps += [{"op": "weight", "server": "s1", "weight": rnd.randint(1, 20)}] + [{"op": "pick"} for _ in range(40)]
+        steps += [{"op": "weight", "server": "s1", "weight": rnd.randint(1, 20)}] + [
+            {"op": "pick"} for _ in range(40)
+        ]
         cases.append(Case(BackendSpec(f"live_rr{n}", "roundrobin", srv), steps))
     srcs = [{"op": "pick", "key": {"bind": f"127.0.0.{rnd.randint(1, 254)}"}} for _ in range(12)]
-    cases.append(Case(BackendSpec("live_src", "source", tuple(ServerSpec(f"s{i}", 1) for i in range(1, 6))), srcs))
-    cases.append(Case(BackendSpec("live_src_ch", "source", tuple(ServerSpec(f"s{i}", i) for i in range(1, 5)),
-                                  hash_type="consistent"), srcs))
+    cases.append(
+        Case(BackendSpec("live_src", "source", tuple(ServerSpec(f"s{i}", 1) for i in range(1, 6))), srcs)
+    )
+    cases.append(
+        Case(
+            BackendSpec(
+                "live_src_ch",
+                "source",
+                tuple(ServerSpec(f"s{i}", i) for i in range(1, 5)),
+                hash_type="consistent",
+            ),
+            srcs,
+        )
+    )
     return cases
 
 

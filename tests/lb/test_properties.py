@@ -2,6 +2,7 @@
 (hypothesis): whatever happens, the balancer only returns usable servers, prefers active servers to
 backups, keeps exact connection counts, and says NOSRV exactly when nothing is usable. Run under
 FASTLB_SANITIZE=1 this also hunts memory errors in the C code."""
+
 from __future__ import annotations
 
 import random
@@ -12,37 +13,61 @@ from hypothesis import strategies as st
 
 from fastlb.lb import ServerSpec
 
-ALGOS = ["roundrobin", "static-rr", "leastconn", "first", "random", "source", "uri", "url_param", "hdr",
-         "hash", "rdp-cookie"]
+ALGOS = [
+    "roundrobin",
+    "static-rr",
+    "leastconn",
+    "first",
+    "random",
+    "source",
+    "uri",
+    "url_param",
+    "hdr",
+    "hash",
+    "rdp-cookie",
+]
 
 server_st = st.builds(
-    lambda w, backup, maxconn, ss, usable: ServerSpec("x", weight=w, backup=backup, maxconn=maxconn,
-                                                      slowstart=ss, usable=usable),
-    st.sampled_from([0, 1, 1, 2, 3, 7, 16, 256]), st.booleans(), st.sampled_from([0, 0, 1, 3]),
-    st.sampled_from([0, 0, 3000]), st.booleans())
+    lambda w, backup, maxconn, ss, usable: ServerSpec(
+        "x", weight=w, backup=backup, maxconn=maxconn, slowstart=ss, usable=usable
+    ),
+    st.sampled_from([0, 1, 1, 2, 3, 7, 16, 256]),
+    st.booleans(),
+    st.sampled_from([0, 0, 1, 3]),
+    st.sampled_from([0, 0, 3000]),
+    st.booleans(),
+)
 
-config_st = st.fixed_dictionaries({
-    "algo": st.sampled_from(ALGOS),
-    "hash_type": st.sampled_from(["map-based", "consistent"]),
-    "function": st.sampled_from(["sdbm", "djb2", "wt6", "crc32"]),
-    "avalanche": st.booleans(),
-    "allbackups": st.booleans(),
-    "servers": st.lists(server_st, min_size=1, max_size=7),
-    "draws": st.integers(1, 4),
-    "factor": st.sampled_from([0, 0, 125]),
-})
+config_st = st.fixed_dictionaries(
+    {
+        "algo": st.sampled_from(ALGOS),
+        "hash_type": st.sampled_from(["map-based", "consistent"]),
+        "function": st.sampled_from(["sdbm", "djb2", "wt6", "crc32"]),
+        "avalanche": st.booleans(),
+        "allbackups": st.booleans(),
+        "servers": st.lists(server_st, min_size=1, max_size=7),
+        "draws": st.integers(1, 4),
+        "factor": st.sampled_from([0, 0, 125]),
+    }
+)
 
-key_st = st.fixed_dictionaries({
-    "uri": st.sampled_from(["/", "/a", "/a/b?id=1", "/x?id=", "/x", "http://h/p?id=9"]),
-    "src": st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1", "127.0.0.3"]),
-    "headers": st.lists(st.sampled_from(["a", "b.example.com", "", ", z", "q"]), max_size=2),
-    "sample": st.one_of(st.none(), st.binary(max_size=8)),
-    "payload": st.sampled_from([b"", b"\x03\x00\x00\x20\x1b\xe0\x00\x00\x00\x00\x00Cookie: mstshash=u1\r\n"]),
-})
+key_st = st.fixed_dictionaries(
+    {
+        "uri": st.sampled_from(["/", "/a", "/a/b?id=1", "/x?id=", "/x", "http://h/p?id=9"]),
+        "src": st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1", "127.0.0.3"]),
+        "headers": st.lists(st.sampled_from(["a", "b.example.com", "", ", z", "q"]), max_size=2),
+        "sample": st.one_of(st.none(), st.binary(max_size=8)),
+        "payload": st.sampled_from(
+            [b"", b"\x03\x00\x00\x20\x1b\xe0\x00\x00\x00\x00\x00Cookie: mstshash=u1\r\n"]
+        ),
+    }
+)
 
 pick_st = st.tuples(st.just("pick"), key_st, st.integers(-1, 7))
 op_st = st.one_of(
-    pick_st, pick_st, pick_st,
+    pick_st,
+    pick_st,
+    pick_st,
     st.tuples(st.just("release"), st.integers(0, 50)),
     st.tuples(st.just("usable"), st.integers(0, 6), st.booleans()),
     st.tuples(st.just("weight"), st.integers(0, 6), st.sampled_from([0, 1, 2, 5, 256])),
@@ -51,14 +76,34 @@ op_st = st.one_of(
 
 
 def build(cfg: dict) -> Balancer:
-    srv = [ServerSpec(f"s{i}", weight=s.weight, backup=s.backup, maxconn=s.maxconn, slowstart=s.slowstart,
-                      usable=s.usable) for i, s in enumerate(cfg["servers"])]
+    srv = [
+        ServerSpec(
+            f"s{i}",
+            weight=s.weight,
+            backup=s.backup,
+            maxconn=s.maxconn,
+            slowstart=s.slowstart,
+            usable=s.usable,
+        )
+        for i, s in enumerate(cfg["servers"])
+    ]
     kw = {}
     if cfg["algo"] in ("url_param", "hdr"):
         kw["name"] = "id" if cfg["algo"] == "url_param" else "host"
-    return Balancer(cfg["algo"], srv, hash_type=cfg["hash_type"], hash_function=cfg["function"],
-                    avalanche=cfg["avalanche"], allbackups=cfg["allbackups"], draws=cfg["draws"],
-                    hash_balance_factor=cfg["factor"], use_domain_only=cfg["algo"] == "hdr", now=0, seed=1, **kw)
+    return Balancer(
+        cfg["algo"],
+        srv,
+        hash_type=cfg["hash_type"],
+        hash_function=cfg["function"],
+        avalanche=cfg["avalanche"],
+        allbackups=cfg["allbackups"],
+        draws=cfg["draws"],
+        hash_balance_factor=cfg["factor"],
+        use_domain_only=cfg["algo"] == "hdr",
+        now=0,
+        seed=1,
+        **kw,
+    )
 
 
 def check_run(cfg: dict, ops: list) -> None:
@@ -118,20 +163,36 @@ def test_long_random_runs():
     for _ in range(300):
         nsrv = rnd.randint(1, 8)
         cfg = {
-            "algo": rnd.choice(ALGOS), "hash_type": rnd.choice(["map-based", "consistent"]),
-            "function": rnd.choice(["sdbm", "djb2", "wt6", "crc32"]), "avalanche": rnd.random() < 0.5,
-            "allbackups": rnd.random() < 0.5, "draws": rnd.randint(1, 3), "factor": rnd.choice([0, 0, 150]),
-            "servers": [ServerSpec("x", weight=rnd.choice([0, 1, 1, 2, 5, 40]), backup=rnd.random() < 0.3,
-                                   maxconn=rnd.choice([0, 0, 2]), slowstart=rnd.choice([0, 4000]),
-                                   usable=rnd.random() < 0.8) for _ in range(nsrv)],
+            "algo": rnd.choice(ALGOS),
+            "hash_type": rnd.choice(["map-based", "consistent"]),
+            "function": rnd.choice(["sdbm", "djb2", "wt6", "crc32"]),
+            "avalanche": rnd.random() < 0.5,
+            "allbackups": rnd.random() < 0.5,
+            "draws": rnd.randint(1, 3),
+            "factor": rnd.choice([0, 0, 150]),
+            "servers": [
+                ServerSpec(
+                    "x",
+                    weight=rnd.choice([0, 1, 1, 2, 5, 40]),
+                    backup=rnd.random() < 0.3,
+                    maxconn=rnd.choice([0, 0, 2]),
+                    slowstart=rnd.choice([0, 4000]),
+                    usable=rnd.random() < 0.8,
+                )
+                for _ in range(nsrv)
+            ],
         }
         ops = []
         for _ in range(150):
             x = rnd.random()
             if x < 0.55:
-                key = {"uri": rnd.choice(uris), "src": f"10.0.{rnd.randint(0, 3)}.{rnd.randint(0, 255)}",
-                       "headers": [rnd.choice(["a.example.com", "b", ""])], "sample": rnd.choice([None, b"k1", b"k2"]),
-                       "payload": b""}
+                key = {
+                    "uri": rnd.choice(uris),
+                    "src": f"10.0.{rnd.randint(0, 3)}.{rnd.randint(0, 255)}",
+                    "headers": [rnd.choice(["a.example.com", "b", ""])],
+                    "sample": rnd.choice([None, b"k1", b"k2"]),
+                    "payload": b"",
+                }
                 ops.append(("pick", key, rnd.choice([-1, -1, 0, 1])))
             elif x < 0.75:
                 ops.append(("release", rnd.randint(0, 50)))

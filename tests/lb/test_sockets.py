@@ -1,6 +1,7 @@
 """The balancer driven by real connections on loopback: client addresses taken from accepted
 sockets (127.0.0.x clients) and connection counts following long-lived connections through a
 small forwarder, as the engine will use it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,16 @@ def loopback_aliases_work() -> bool:
 
 
 @pytest.mark.skipif(not loopback_aliases_work(), reason="cannot bind 127.0.0.x source addresses here")
-@pytest.mark.parametrize("case_name", ["src_eq4_default", "src_w123_default", "src_eq4_consistent",
-                                       "src_w123_map_based_crc32_avalanche", "src_eq4_consistent_wt6"])
+@pytest.mark.parametrize(
+    "case_name",
+    [
+        "src_eq4_default",
+        "src_w123_default",
+        "src_eq4_consistent",
+        "src_w123_map_based_crc32_avalanche",
+        "src_eq4_consistent_wt6",
+    ],
+)
 def test_source_hash_of_real_127_0_0_x_clients(case_name):
     """Clients bound to 127.0.0.1..8 connect to a server that balances on the accepted socket's
     peer address; each lands where HAProxy sent the same address (recorded vectors)."""
@@ -97,6 +106,7 @@ class HoldingBackends:
 
     async def start(self) -> list[int]:
         for i in range(self.n):
+
             async def serve(r, w, i=i):
                 ev = asyncio.Event()
                 self.open[i].append(ev)

@@ -1,6 +1,7 @@
 """Our balancer against what HAProxy 2.6 did, recorded in tests/lb/vectors/ by
 tools/gen_lb_vectors.py: same backend, same requests in the same order, same runtime changes,
 same server chosen, for every step. No haproxy needed here (see test_live_haproxy.py)."""
+
 import pytest
 import replay
 from fastlb._lb import Balancer, hash_key
@@ -23,8 +24,11 @@ def test_vectors_come_from_haproxy_26():
 def test_hash_functions(fn, avalanche):
     vectors = replay.load("hash_functions.json")["vectors"]
     field = fn + ("_avalanche" if avalanche else "")
-    wrong = [(v["data_hex"], v[field], hash_key(fn, bytes.fromhex(v["data_hex"]), avalanche))
-             for v in vectors if hash_key(fn, bytes.fromhex(v["data_hex"]), avalanche) != v[field]]
+    wrong = [
+        (v["data_hex"], v[field], hash_key(fn, bytes.fromhex(v["data_hex"]), avalanche))
+        for v in vectors
+        if hash_key(fn, bytes.fromhex(v["data_hex"]), avalanche) != v[field]
+    ]
     assert not wrong, wrong[:5]
     # every single byte value is covered, so signedness or table bugs cannot hide
     assert {bytes.fromhex(v["data_hex"]) for v in vectors} >= {bytes([b]) for b in range(256)}
@@ -44,8 +48,14 @@ def test_issue_example_uri_4_servers():
 
 def _slowstart_weight_at(v: dict, t: int) -> int:
     """Our stats weight <t> seconds after the server of slowstart vector <v> came back."""
-    b = Balancer(v["algorithm"], [ServerSpec("s1", weight=v["weight"], slowstart=v["slowstart_ms"]),
-                                  ServerSpec("s2", weight=v["weight"])], now=0)
+    b = Balancer(
+        v["algorithm"],
+        [
+            ServerSpec("s1", weight=v["weight"], slowstart=v["slowstart_ms"]),
+            ServerSpec("s2", weight=v["weight"]),
+        ],
+        now=0,
+    )
     b.set_usable(0, False, now=0)
     b.set_usable(0, True, now=0)
     b.update(now=t)
@@ -63,6 +73,10 @@ def test_slowstart_ramp_matches_haproxy():
             ramp.append((t, w))
         assert len({w for _, w in ramp}) >= 3, v  # the ramp was observed, not just its end
         for t, w in ramp:
-            assert w in {_slowstart_weight_at(v, t), _slowstart_weight_at(v, max(t - 1, 0))}, (v["algorithm"], t, w)
+            assert w in {_slowstart_weight_at(v, t), _slowstart_weight_at(v, max(t - 1, 0))}, (
+                v["algorithm"],
+                t,
+                w,
+            )
         assert _slowstart_weight_at(v, v["slowstart_ms"] // 1000) == v["weight"]
-        assert all(w == v["weight"] for _, w in v["observations"][len(ramp):])
+        assert all(w == v["weight"] for _, w in v["observations"][len(ramp) :])
