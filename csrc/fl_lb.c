@@ -465,3 +465,8 @@ uint32_t fl_lb_total_weight(const fl_lb_t *lb)
 {
     return lb->tot_weight;
 }
+
+uint32_t fl_lb_stats_total_weight(const fl_lb_t *lb)
+{
+    return (uint32_t)(((uint64_t)lb->tot_weight * lb->wmult + lb->wdiv - 1) / lb->wdiv);
+}

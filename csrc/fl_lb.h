@@ -57,6 +57,7 @@ uint32_t fl_lb_stats_weight(const fl_lb_t *lb, int srv);   /* the stats "weight"
 int fl_lb_is_usable(const fl_lb_t *lb, int srv);
 uint32_t fl_lb_served(const fl_lb_t *lb, int srv);
 uint32_t fl_lb_total_weight(const fl_lb_t *lb);            /* tot_weight */
+uint32_t fl_lb_stats_total_weight(const fl_lb_t *lb);      /* the backend's stats "weight" */
 int fl_lb_algo_is_hash(int algo);
 
 /* Key extraction helpers, exposed for tests and for callers that pre-compute keys. Each returns

@@ -107,6 +107,7 @@ cdef extern from "fl_lb.h" nogil:
     int fl_lb_is_usable(const fl_lb_t *lb, int srv)
     uint32_t fl_lb_served(const fl_lb_t *lb, int srv)
     uint32_t fl_lb_total_weight(const fl_lb_t *lb)
+    uint32_t fl_lb_stats_total_weight(const fl_lb_t *lb)
     int fl_lb_algo_is_hash(int algo)
     void fl_lb_seed(fl_lb_t *lb, uint64_t seed)
 

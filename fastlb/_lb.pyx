@@ -417,7 +417,13 @@ cdef class Balancer:
 
     @property
     def total_weight(self):
+        """Sum of the effective weights in use (active servers, else the backup(s) in use)."""
         return fl_lb_total_weight(self.lb)
+
+    @property
+    def stats_weight(self):
+        """The backend's "weight" in the stats (total_weight back in user units)."""
+        return fl_lb_stats_total_weight(self.lb)
 
     @property
     def in_slowstart(self):

@@ -70,6 +70,15 @@ def test_roundrobin_weight_change_applies_and_static_rr_refuses():
     assert count(s, 4) == {"s1": 2, "s2": 2}
 
 
+def test_stats_weights_are_in_user_units():
+    for algo in ("roundrobin", "static-rr", "uri"):
+        b = Balancer(algo, servers(10, 20, 30))
+        assert [b.weight(i) for i in range(3)] == [10, 20, 30]
+        assert b.stats_weight == 60
+    assert Balancer("static-rr", servers(10, 20, 30)).total_weight == 6  # map of weight/GCD slots
+    assert Balancer("roundrobin", servers(10, 20, 30)).total_weight == 960  # x16
+
+
 def test_weight_zero_servers_get_nothing():
     for algo in ("roundrobin", "static-rr", "leastconn", "first", "random", "source", "uri"):
         b = Balancer(algo, servers(0, 1, 0, 2))
