@@ -98,6 +98,7 @@ cdef class HttpStream(Stream):
     cdef int again
     cdef uint32_t svc_head_len
     cdef uint32_t rsp_off          # offset of the response head being processed (rules)
+    cdef fl_lb_str_t lb_hdr
 
     def __dealloc__(self):
         if self.own_hdrs != NULL:
@@ -320,6 +321,29 @@ cdef class HttpStream(Stream):
         self.failed_srv = None
         self.persistent = 0
         self.assign_server()
+
+    cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
+        """uri / url_param / hdr() keys, read from the request head while it is in the buffer."""
+        cdef int i
+        cdef fl_http_hdr *h
+        cdef char *base
+        cdef bytes name
+        if self.rq.data == NULL or self.req.head_len == 0 or (self.txf & TX_REQ_SENT):
+            return               # head gone (retry after it was sent): round robin, as HAProxy
+        base = self.rq.data + self.rq.head
+        if self.be.lb.needs & 2:      # NEED_URI
+            key.uri = base + self.req.target_off
+            key.uri_len = self.req.target_len
+        if self.be.lb.needs & 4:      # NEED_HDR: the first line of the header is enough
+            name = self.be.lb.hdr_name
+            for i in range(self.req.nhdrs):
+                h = &self.req.hdrs[i]
+                if h.name_len == len(name) and strncasecmp(base + h.name_off, <const char *>name, h.name_len) == 0:
+                    self.lb_hdr.ptr = base + h.value_off
+                    self.lb_hdr.len = h.value_len
+                    key.hdrs = &self.lb_hdr
+                    key.nhdrs = 1
+                    break
 
     cdef bint target_has_prefix(self, bytes prefix) noexcept:
         cdef Py_ssize_t n = len(prefix)

@@ -259,11 +259,7 @@ cdef class Worker:
             s.refresh_addr()
         for be in self.backends:
             be.rebuild()
-            if be.lb is not None:
-                try:
-                    be.lb.sync_states()
-                except Exception:
-                    pass
+            be.sync_balancer(self.now)
             # a server that came back or got room may serve queued streams
             self.dequeue_backend(be)
 
@@ -437,6 +433,7 @@ cdef class Worker:
         be.servers.append(s)
         self.servers.append(s)
         be.rebuild()
+        make_balancer(be, self.now)
 
     def del_server(self, str backend, str name):
         """Remove a server that is in maintenance and serves nothing (HAProxy's conditions)."""
@@ -457,6 +454,7 @@ cdef class Worker:
             be.servers.remove(s)
             self.servers.remove(s)
             be.rebuild()
+            make_balancer(be, self.now)
             return
         raise KeyError(f"No such server '{backend}/{name}'.")
 
