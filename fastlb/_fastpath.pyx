@@ -105,3 +105,48 @@ def set_simd_level(str level) -> str:
     """Force this module's scanning path (benchmarks): 'scalar', 'sse4.2', 'avx2' or 'best'."""
     cdef int want = {"scalar": 0, "sse4.2": 1, "sse42": 1, "avx2": 2, "best": -1}[level]
     return fl_http_simd_name(fl_http_simd_force(want)).decode()
+
+
+def bench_c_response_loop(bytes data not None, long n) -> int:
+    """Parse a response head n times in a C loop (fl_http_bench_parse_response)."""
+    cdef Http1Head head = Http1Head()
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef int ret
+    with nogil:
+        ret = fl_http_bench_parse_response(buf, length, &head.msg, n)
+    return ret
+
+
+def bench_cython_response_loop(bytes data not None, long n) -> int:
+    cdef Http1Head head = Http1Head()
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef long i
+    cdef int ret = 0
+    for i in range(n):
+        head.reset()
+        ret = head.parse_response(buf, length, FL_HTTP_METH_GET)
+    return ret
+
+
+def bench_chunked_loop(bytes data not None, long n) -> int:
+    """Decode a whole chunked body n times into a scratch buffer (input left intact); returns the
+    decoded size of the last run, or the error."""
+    cdef fl_http_chunked d
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef size_t used = 0, olen = 0
+    cdef char *out = <char *>PyMem_Malloc(length if length else 1)
+    cdef long i
+    cdef int ret = 0
+    if out == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                fl_http_chunked_init(&d)
+                ret = fl_http_chunked_feed(&d, buf, length, &used, out, &olen)
+    finally:
+        PyMem_Free(out)
+    return <int>olen if ret == 0 else ret
