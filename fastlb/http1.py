@@ -43,6 +43,15 @@ _SIMD_LEVELS = {"scalar": lib.FL_HTTP_SIMD_SCALAR, "sse4.2": lib.FL_HTTP_SIMD_SS
 _HDR = struct.Struct("=IIIHBB")  # struct fl_http_hdr
 _FOLDED: int = lib.FL_HTTP_HF_FOLDED
 assert _HDR.size == ffi.sizeof("struct fl_http_hdr")
+# struct fl_http_msg up to content_length, read in one copy (a cdata field access costs about as
+# much as the whole C parse of a short head).
+_MSG = struct.Struct("=8xHHBBBBHH16I4xq")
+_MSG_FIELDS = ("hdr_cap", "nhdrs", "method", "minor", "body", "error", "status", "pad0", "flags", "head_len",
+               "start_off", "method_off", "method_len", "target_off", "target_len", "path_off", "path_len",
+               "authority_off", "authority_len", "host_off", "host_len", "reason_off", "reason_len",
+               "error_off", "content_length")
+assert _MSG.size == ffi.offsetof("struct fl_http_msg", "content_length") + 8
+assert ffi.offsetof("struct fl_http_msg", "flags") == 20 and ffi.offsetof("struct fl_http_msg", "error_off") == 80
 _METHODS = {ffi.string(lib.fl_http_method_str(i)): i for i in range(1, lib.FL_HTTP_METH_COUNT)}
 
 
@@ -133,9 +142,13 @@ class _Head:
             raise _error(self.msg.error, self.msg.error_off)
         return ret
 
-    def headers(self, data: bytes) -> list[tuple[bytes, bytes]]:
+    def fields(self) -> tuple:
+        """The message struct as a tuple in _MSG_FIELDS order."""
+        return _MSG.unpack(ffi.buffer(self.msg, _MSG.size))
+
+    def headers(self, data: bytes, nhdrs: int) -> list[tuple[bytes, bytes]]:
         # One copy of the C array, unpacked by struct: much cheaper than a cdata access per field.
-        raw = ffi.buffer(self.hdrs, self.msg.nhdrs * _HDR.size)
+        raw = ffi.buffer(self.hdrs, nhdrs * _HDR.size)
         out = []
         for name_off, value_off, value_len, name_len, _id, flags in _HDR.iter_unpack(raw):
             value = data[value_off:value_off + value_len]
@@ -160,26 +173,22 @@ def _head(max_head: int, maxhdr: int) -> _Head:
     return head
 
 
-def _slice(data: bytes, off: int, length: int) -> bytes:
-    return data[off:off + length]
-
-
 def _request(head: _Head, data: bytes, consumed: int) -> Request:
-    m = head.msg
-    flags = m.flags
+    (_, nhdrs, _, minor, body, _, _, _, flags, _, _, method_off, method_len, target_off, target_len, path_off,
+     path_len, authority_off, authority_len, host_off, host_len, _, _, _, content_length) = head.fields()
     has_authority = flags & (lib.FL_HTTP_F_ABS_URI | lib.FL_HTTP_F_AUTHORITY_FORM)
     has_host = has_authority or flags & lib.FL_HTTP_F_HAS_HOST
     return Request(
         consumed=consumed,
-        method=_slice(data, m.method_off, m.method_len),
-        target=_slice(data, m.target_off, m.target_len),
-        version=b"1.%d" % m.minor,
-        headers=head.headers(data),
-        path=_slice(data, m.path_off, m.path_len),
-        host=_slice(data, m.host_off, m.host_len) if has_host else None,
-        authority=_slice(data, m.authority_off, m.authority_len) if has_authority else None,
-        content_length=m.content_length if m.content_length >= 0 else None,
-        body=BODY_KINDS[m.body],
+        method=data[method_off:method_off + method_len],
+        target=data[target_off:target_off + target_len],
+        version=b"1.%d" % minor,
+        headers=head.headers(data, nhdrs),
+        path=data[path_off:path_off + path_len],
+        host=data[host_off:host_off + host_len] if has_host else None,
+        authority=data[authority_off:authority_off + authority_len] if has_authority else None,
+        content_length=content_length if content_length >= 0 else None,
+        body=BODY_KINDS[body],
         keep_alive=bool(flags & lib.FL_HTTP_F_KEEPALIVE),
         upgrade=bool(flags & lib.FL_HTTP_F_UPGRADE),
         websocket=bool(flags & lib.FL_HTTP_F_WEBSOCKET),
@@ -205,17 +214,18 @@ def parse_response(data: bytes, *, request_method: bytes = b"GET", max_head: int
     head = _head(max_head, maxhdr)
     meth = _METHODS.get(request_method, lib.FL_HTTP_METH_OTHER)
     consumed = head.check(lib.fl_http_parse_response(data, len(data), head.msg, meth, head.limits))
-    m = head.msg
+    (_, nhdrs, _, minor, body, _, status, _, flags, _, _, _, _, _, _, _, _, _, _, _, _, reason_off, reason_len,
+     _, content_length) = head.fields()
     return Response(
         consumed=consumed,
-        version=b"1.%d" % m.minor,
-        status=m.status,
-        reason=_slice(data, m.reason_off, m.reason_len),
-        headers=head.headers(data),
-        content_length=m.content_length if m.content_length >= 0 else None,
-        body=BODY_KINDS[m.body],
-        keep_alive=bool(m.flags & lib.FL_HTTP_F_KEEPALIVE),
-        flags=m.flags,
+        version=b"1.%d" % minor,
+        status=status,
+        reason=data[reason_off:reason_off + reason_len],
+        headers=head.headers(data, nhdrs),
+        content_length=content_length if content_length >= 0 else None,
+        body=BODY_KINDS[body],
+        keep_alive=bool(flags & lib.FL_HTTP_F_KEEPALIVE),
+        flags=flags,
     )
 
 
@@ -225,7 +235,7 @@ def parse_headers(data: bytes, *, max_head: int = DEFAULT_MAX_HEAD,
     data = bytes(data)
     head = _head(max_head, maxhdr)
     consumed = head.check(lib.fl_http_parse_headers(data, len(data), head.msg, head.limits))
-    return consumed, head.headers(data)
+    return consumed, head.headers(data, head.msg.nhdrs)
 
 
 class RequestParser:
