@@ -1,6 +1,7 @@
 """Differential tests against llhttp (httptools) and h11 on generated requests (hypothesis).
 
-1. Requests in the grammar every parser accepts: all three accept, with the same fields.
+1. Requests (and responses) in the grammar every parser accepts: all three accept, with the same
+   fields.
 2. The same requests with one byte changed, inserted or removed: where llhttp and h11 reach the same
    verdict, we reach it too, except for the deliberate differences below.
 
@@ -78,7 +79,7 @@ class _LlhttpProtocol:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
-        self.parser: httptools.HttpRequestParser | None = None
+        self.parser: httptools.HttpRequestParser | httptools.HttpResponseParser | None = None
         self.keep_alive: bool | None = None
 
     def on_url(self, url: bytes) -> None:
@@ -189,3 +190,39 @@ def test_listed_differences_are_real(raw: bytes, llhttp_and_h11: str) -> None:
     assert verdict_llhttp(raw)[0] == verdict_h11(raw)[0] == llhttp_and_h11
     ours = verdict_ours(raw)
     assert ours[0] == "invalid" and deliberate(raw, ours)
+
+
+@st.composite
+def responses(draw) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+    status = draw(st.integers(min_value=200, max_value=599).filter(lambda s: s not in (204, 304)))
+    reason = draw(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz -", max_size=20))
+    reason = reason.strip().encode() or b"X"
+    headers = draw(st.lists(st.tuples(header_names, field_values()), max_size=10))
+    headers.append((b"Content-Length", b"0"))
+    raw = b"HTTP/1.1 %d " % status + reason + b"\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in headers)
+    return raw + b"\r\n", status, reason, headers
+
+
+_H11_GET = h11.Request(method="GET", target="/", headers=[("Host", "a")])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(responses())
+def test_well_formed_responses_agree(generated) -> None:
+    raw, status, reason, headers = generated
+    ours = http1.parse_response(raw)
+    assert (ours.status, ours.reason, ours.headers, ours.consumed) == (status, reason, headers, len(raw))
+
+    proto = _LlhttpProtocol()
+    parser = proto.parser = httptools.HttpResponseParser(proto)
+    parser.feed_data(raw)
+    assert proto.complete and parser.get_status_code() == status
+    assert ours.headers == [(n, v.rstrip(b" \t")) for n, v in proto.headers]
+
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(_H11_GET)
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    event = conn.next_event()
+    assert (event.status_code, event.reason) == (status, reason)
+    assert ours.headers == list(event.headers.raw_items())
