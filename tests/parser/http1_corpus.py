@@ -164,6 +164,8 @@ REQUESTS: list[Case] = [
     Case("absolute_uri_other_host", b"GET http://x.com/p HTTP/1.1\r\nHost: y.com\r\n\r\n", "HOST_MISMATCH"),
     Case("absolute_uri_other_port", b"GET http://x.com:81/p HTTP/1.1\r\nHost: x.com\r\n\r\n",
          "HOST_MISMATCH"),
+    Case("connect_host_default_port", b"CONNECT x.com:443 HTTP/1.1\r\nHost: x.com\r\n\r\n", "ok"),
+    Case("connect_other_host", b"CONNECT x.com:443 HTTP/1.1\r\nHost: y.com:443\r\n\r\n", "HOST_MISMATCH"),
     Case("absolute_uri_userinfo_trick", b"GET http://x.com@y.com/ HTTP/1.1\r\nHost: x.com\r\n\r\n",
          "HOST_MISMATCH"),
     # --- Upgrade ---

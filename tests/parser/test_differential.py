@@ -177,6 +177,9 @@ def test_mutated_requests_agree_where_references_agree(generated, pos: int, byte
     ours = verdict_ours(mutated)
     if ours[0] == ll[0]:
         return
+    # h11 refuses an HTTP/1.1 request without Host whatever else is wrong or right with it
+    # (the mutation may have removed it, or ended the head early with a bare LF)
+    assume(not (ours[0] == "ok" and ours[1].version == b"1.1" and ours[1].host is None))
     why = deliberate(mutated, ours)
     assert why is not None, (mutated, ours, ll, hv)
 
