@@ -6,8 +6,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stats"))
 
-import pytest  # noqa: E402
-from statlib import Stack, SyslogReceiver  # noqa: E402
+import pytest
+from statlib import Stack, SyslogReceiver
 
 
 @pytest.fixture

@@ -113,9 +113,12 @@ def test_httplog_fields_as_haproxy(stack, syslog, tmp_path):
     assert len(ours) == len(theirs) == 5
     same = ("pri", "tag", "cip", "fe", "be", "srv", "Tw", "status", "CC", "CS", "tsc", "ac", "fc", "bc", "sc",
             "rc", "sq", "bq", "request")
-    key = lambda d: d["request"]  # noqa: E731
-    for a, b in zip(sorted(ours, key=key), sorted(theirs, key=key)):
+    for a, b in zip(sorted(ours, key=_request), sorted(theirs, key=_request)):
         assert {k: a[k] for k in same} == {k: b[k] for k in same}
+
+
+def _request(d: dict) -> str:
+    return d["request"]
 
 
 TCP_CONFIG = """

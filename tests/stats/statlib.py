@@ -96,7 +96,21 @@ def http(port: int, method: str = "GET", target: str = "/", *, headers: dict[str
         out_headers[k.strip().lower()] = v.strip()
     if "content-length" in out_headers:
         rest = rest[:int(out_headers["content-length"])]
+    elif out_headers.get("transfer-encoding", "").lower() == "chunked":
+        rest = dechunk(rest)
     return status, out_headers, rest
+
+
+def dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2:]
+    return out
 
 
 class SyslogReceiver:
