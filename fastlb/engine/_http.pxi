@@ -38,6 +38,7 @@ DEF TX_RSP_STARTED = 0x0020  # a response byte reached the client
 DEF TX_REUSED = 0x0040       # server connection came from the idle pool
 DEF TX_LOCAL = 0x0080        # response made by fastlb
 DEF TX_TUN_SRV_EOF = 0x0100  # tunnel: the server finished sending
+DEF TX_LOGGED = 0x0200       # this transaction's log line was emitted (log_http)
 
 DEF MAX_IOV = 4
 DEF SPLICE_MIN = 65536       # body bytes left before a Content-Length body goes zero-copy
@@ -822,6 +823,7 @@ cdef class HttpStream(Stream):
             self.local_off += r
             self.count_out(r)
             if self.local_off >= len(self.local_rsp):
+                self.rs_bytes_txn = len(self.local_rsp)   # for the log line (log_http)
                 self.local_rsp = None
                 self.local_off = 0
                 self.rs_state = RS_DONE
@@ -882,7 +884,7 @@ cdef class HttpStream(Stream):
         self.tc = -1
         self.tr = -1
         self.rs_state = RS_IDLE
-        self.txf = 0
+        self.txf &= TX_LOGGED   # keep "logged" until the next request: finish() must not log again
         self.req_line = None
         w.bufs.give(&self.rs)
         self.rs_fwd = 0
@@ -1301,9 +1303,22 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
 
 
 cdef void log_http(Worker w, HttpStream s) noexcept:
-    """Hand a finished HTTP transaction's log fields to the Python log callback."""
+    """Hand a finished HTTP transaction's log fields to the Python log callback, once per
+    transaction (a connection closing right after a logged transaction logs nothing more).
+    Timers as HAProxy's: Ti idle before the request's first byte, TR from the first byte to the
+    complete head, Ta active time from the first byte, Tt total. beconn/srv_conn exclude this
+    stream (HAProxy logs after releasing the server slot). A request answered by a backend
+    service (stats page, exporter) logs as HAProxy's: server <STATS>, timers 0, state LR."""
     cdef int64_t tt = <int64_t>(w.now - s.t_accept)
-    cdef int64_t tq = <int64_t>((s.t_req_head if s.t_req_head else w.now) - s.t_accept)
+    cdef uint64_t start = s.t_req_start if s.t_req_start else s.t_accept
+    cdef int64_t ti = <int64_t>(start - s.t_accept)
+    cdef int64_t tq = <int64_t>(s.t_req_head - start) if s.t_req_head >= start and s.nreq else -1
+    cdef int held = 1 if s.srv_assigned else 0
+    cdef bint service = (s.txf & TX_LOCAL) and s.srv is None and s.be is not None \
+        and s.be.service_cb is not None and s.status < 500
+    if s.txf & TX_LOGGED:
+        return
+    s.txf |= TX_LOGGED
     try:
         w.log_cb({
             "mode": "http",
@@ -1312,17 +1327,21 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
             "frontend": s.fe.name,
             "listener": s.li.name,
             "backend": s.be.name if s.be is not None else s.fe.name,
-            "server": s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>",
-            "TR": tq, "Tw": s.tw, "Tc": s.tc, "Tr": s.tr, "Ta": tt, "Tt": tt,
+            "server": "<STATS>" if service else (
+                s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>"),
+            "Ti": ti, "TR": tq, "Tw": 0 if service else s.tw, "Tc": 0 if service else s.tc,
+            "Tr": 0 if service else s.tr, "Ta": tt - ti, "Tt": tt,
             "status": s.status,
-            "bytes_read": s.rs_bytes_txn if not (s.txf & TX_LOCAL) else len(s.local_rsp or b""),
+            "bytes_read": s.rs_bytes_txn if not (s.txf & TX_LOCAL) or s.local_rsp is None
+                          else len(s.local_rsp),
             "bytes_in": s.rq_bytes_txn,
-            "termination": chr(s.term_cause) + chr(s.term_state),
+            "termination": "LR" if service else chr(s.term_cause) + chr(s.term_state),
             "actconn": w.cur_conn, "feconn": s.fe.cur_conn,
-            "beconn": s.be.cur_conn if s.be is not None else 0,
-            "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
-            "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
+            "beconn": (s.be.cur_conn - held) if s.be is not None else 0,
+            "srv_conn": (s.srv.cur_conn - held) if s.srv is not None else 0,
+            "retries": (s.be.retries - s.tries_left) if s.be is not None and not service else 0,
             "request": s.req_line,
+            "req_captures": s.captures,
         })
     except Exception:
         pass

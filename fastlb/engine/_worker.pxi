@@ -386,7 +386,9 @@ cdef class Worker:
                 "Tw": s.tw, "Tc": s.tc, "Tt": tt,
                 "bytes_read": s.bytes_out, "bytes_in": s.bytes_in,
                 "termination": chr(s.term_cause) + chr(s.term_state),
-                "actconn": self.cur_conn, "feconn": s.fe.cur_conn,
+                # called after end_accounting(): this stream no longer counts in cur_conn, while
+                # HAProxy's actconn/feconn still include it and its beconn/srv_conn do not
+                "actconn": self.cur_conn + 1, "feconn": s.fe.cur_conn + 1,
                 "beconn": s.be.cur_conn if s.be is not None else 0,
                 "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
                 "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
