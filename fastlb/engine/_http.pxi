@@ -126,7 +126,10 @@ cdef class HttpStream(Stream):
             self.again = 1
             return
         self.in_progress = 1
-        while not self.closed and guard < 16:
+        while not self.closed:
+            if guard >= 16:
+                self.w.defer(self.cep)       # budget used: continue next round
+                break
             guard += 1
             self.again = 0
             if not self.step() and not self.again:
@@ -168,6 +171,12 @@ cdef class HttpStream(Stream):
             if self.closed:
                 return False
         # end of transaction?
+        if self.rs_state == RS_DONE and self.rs_fwd == 0 and self.rs.len and self.local_rsp is None:
+            # bytes after the end of the response (a server sending a body with a 204, or more
+            # than it announced): drop them, and never reuse that connection
+            self.txf &= ~TX_SRV_KA
+            self.rs.len = 0
+            self.rs.head = 0
         if self.rs_state == RS_DONE and self.rs_fwd == 0 and self.rs.len == 0 and self.local_rsp is None \
                 and (self.rq_state == RQ_DONE or self.rq_state == RQ_CLOSED or (self.txf & TX_LOCAL)):
             self.end_transaction()
@@ -1060,8 +1069,10 @@ cdef class HttpStream(Stream):
 
     cdef void send_error(self, int status, bint keep_alive) noexcept:
         """Answer with fastlb's (HAProxy's) error page for `status`, or the errorfile."""
-        pages = self.be.errpages if self.be is not None else self.fe.errpages
-        page = pages.get(status)
+        # the backend's errorfile first, then the frontend's (which includes the defaults)
+        page = self.be.errpages.get(status) if self.be is not None else None
+        if page is None:
+            page = self.fe.errpages.get(status)
         if page is None:
             page = DEFAULT_ERRORS[500]
         self.send_local(<bytes>page, status, keep_alive)

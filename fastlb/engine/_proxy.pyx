@@ -54,7 +54,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
         be.plan = bp
         be.xff = make_xff(bp.conf.forwardfor)
-        be.errpages = error_pages(bp.conf.errorfiles)
+        be.errpages = dict(bp.conf.errorfiles)
         for sp in bp.servers:
             s = ServerRt()
             s.slot = sp.slot

@@ -155,7 +155,7 @@ cdef class TcpStream(Stream):
             dst.shut_wr()
         if rounds >= PUMP_ROUNDS and ((src.flags & EP_CAN_READ) or d.buf.len or d.in_pipe):
             if dst.flags & EP_CAN_WRITE:
-                w.wake(src)                 # more to do: come back after the others
+                w.defer(src)                # more to do: come back after the others
         return <int>(moved if moved < 0x7fffffff else 0x7fffffff)
 
     cdef inline void count(self, fl_dir *d, int dir, ssize_t n) noexcept:

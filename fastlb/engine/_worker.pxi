@@ -25,6 +25,7 @@ cdef class Worker:
     cdef BufPool bufs
     cdef PipePool pipes
     cdef list pending                     # Endpoints to run again without a new event
+    cdef list deferred                    # Endpoints that used their budget: run next round
     cdef list graveyard                   # closed Endpoints, kept alive until the round ends
     cdef readonly list listeners
     cdef readonly list frontends
@@ -71,6 +72,7 @@ cdef class Worker:
         self.bufs = BufPool(plan.bufsize)
         self.pipes = PipePool(plan.pipesize, plan.maxpipes)
         self.pending = []
+        self.deferred = []
         self.graveyard = []
         self.listeners = []
         self.frontends = []
@@ -215,6 +217,11 @@ cdef class Worker:
         """Run the endpoint's owner again in this round (work left without a new event)."""
         self.pending.append(ep)
 
+    cdef inline void defer(self, Endpoint ep) noexcept:
+        """Run the endpoint's owner again in the next round: a stream that used its budget of
+        work for one event lets the others run first (edge-triggered: no new event will come)."""
+        self.deferred.append(ep)
+
     cdef void round(self, int timeout) noexcept:
         cdef int n, i, loops = 0
         cdef Endpoint ep
@@ -247,6 +254,14 @@ cdef class Worker:
             if self.graveyard:
                 self.graveyard = []
             loops += 1
+            if self.deferred:
+                self.pending = self.deferred
+                self.deferred = []
+                if loops < 4:
+                    continue
+                # keep the bulk going after the loop has looked at its other sources
+                self.loop.call_soon(self._on_epoll)
+                break
             if n < MAX_EVENTS or loops >= 4:
                 break
         if self.stopping:
