@@ -99,6 +99,9 @@ cdef class HttpStream(Stream):
     cdef int again
     cdef uint32_t svc_head_len
     cdef object svc_cb
+    cdef char ck_req               # request cookie state for the log (N/I/D/V)
+    cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
+    cdef ServerRt ck_srv           # server named by the request's cookie
     cdef uint32_t rsp_off          # offset of the response head being processed (rules)
     cdef fl_lb_str_t lb_hdr
 
@@ -319,6 +322,14 @@ cdef class HttpStream(Stream):
         be.cnt.cum_req += 1
         be.cnt.cum_sess += 1        # HAProxy counts one backend stream per request
         self.tries_left = be.retries
+        self.srv = None
+        self.persistent = 0
+        self.ck_req = b'-'
+        self.ck_rsp = b'-'
+        self.ck_srv = None
+        if be.cookie is not None:
+            cookie_request(self, be.cookie)
+            head_len = self.req.head_len
         # keep-alive decisions for this transaction
         self.decide_connection_modes()
         # rewrite the head in place, then decide how the body is delimited
@@ -335,10 +346,8 @@ cdef class HttpStream(Stream):
             free(self.own_hdrs)
             self.own_hdrs = NULL
             fl_http_msg_init(&self.req, w.hdrs, <uint16_t>w.maxhdr)
-        # get a server connection
-        self.srv = None
+        # get a server connection (a valid persistence cookie already chose self.srv)
         self.failed_srv = None
-        self.persistent = 0
         self.assign_server()
 
     cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
@@ -704,6 +713,10 @@ cdef class HttpStream(Stream):
         self.record_rsp_time()
         if not (self.rsp.flags & FL_HTTP_F_KEEPALIVE):
             self.txf &= ~TX_SRV_KA
+        if self.be.cookie is not None:
+            self.rsp_off = self.rs_fwd
+            cookie_response(self, self.be.cookie)
+            head_len = self.rsp.head_len
         if self.be.rules is not None or self.fe.rules is not None:
             self.rsp_off = self.rs_fwd
             if self.be.rules is not None:
@@ -1391,6 +1404,7 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
             "srv_conn": (s.srv.cur_conn - held) if s.srv is not None else 0,
             "retries": (s.be.retries - s.tries_left) if s.be is not None and not service else 0,
             "request": s.req_line,
+            "cookie_flags": chr(s.ck_req or 45) + chr(s.ck_rsp or 45),
             "req_captures": s.captures,
         })
     except Exception:

@@ -72,6 +72,7 @@ cdef class XffConf:
 cdef class Router
 cdef class Stream
 cdef class ProxyRules
+cdef class CookieConf
 
 
 cdef class ServerRt:
@@ -151,6 +152,7 @@ cdef class BackendRt:
     cdef object plan
     cdef bytes service_uri               # requests under this path go to service_cb (stats page)
     cdef ProxyRules rules                # http-request/-response rules of the backend, or None
+    cdef CookieConf cookie               # cookie persistence, or None
     cdef int same_proxy                  # a listen section: rules already run as frontend
     cdef object service_cb               # callable(request: dict) -> bytes (a full HTTP response)
 

@@ -22,6 +22,7 @@ include "_http.pxi"
 include "_acl.pxi"
 include "_compile.pxi"
 include "_rules.pxi"
+include "_cookie.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
@@ -126,6 +127,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be = <BackendRt>x
         be.same_proxy = be.plan.conf.kind == "listen"
         be.rules = compile_proxy_rules(w, be.plan.conf, compile_acls(w, be.plan.conf))
+        be.cookie = make_cookie_conf(be)
         if be.rules is not None:
             # a backend's tcp-request connection rules never apply (no capability)
             be.rules.tcp_conn = []

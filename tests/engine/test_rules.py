@@ -182,3 +182,72 @@ def test_balance_source_and_uri_through_the_proxy(backends, run_cfg):
             seen.setdefault(n, set()).add(srv)
     assert all(len(v) == 1 for v in seen.values())         # sticky per source address
     assert len({next(iter(v)) for v in seen.values()}) > 1  # and spread
+
+
+def cookie_cfg(port, ports, cookie_line, extra=""):
+    srv = "\n".join(f"    server s{i + 1} 127.0.0.1:{p} cookie c{i + 1}" for i, p in enumerate(ports))
+    return f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    {cookie_line}
+{extra}
+{srv}
+"""
+
+
+def test_cookie_insert_indirect_nocache(backends, run_cfg):
+    b = backends("http", "http", "http")
+    port = free_port()
+    run_cfg(cookie_cfg(port, b.ports, "cookie SERVERID insert indirect nocache httponly"), port)
+    c = RawClient(port)
+    r = c.request(path="/echo")
+    first = int(fields(r.body)["srv"])
+    idx = b.ports.index(first) + 1
+    assert r.header("set-cookie") == f"SERVERID=c{idx}; path=/; HttpOnly"
+    # with the cookie: always the same server, no new cookie, and the server never sees it
+    for _ in range(6):
+        r = c.request(path="/echo", headers={"Cookie": f"SERVERID=c{idx}; other=1"})
+        f = fields(r.body)
+        assert int(f["srv"]) == first
+        assert r.header("set-cookie") is None
+        assert hdr_values(f, "cookie") == ["other=1"]
+    r = c.request(path="/echo", headers={"Cookie": f"SERVERID=c{idx}"})
+    assert hdr_values(fields(r.body), "cookie") == []
+    # nocache: a cacheable response that gets a cookie is marked private (HAProxy's header)
+    r = RawClient(port).request(path="/cacheable")
+    assert r.header("set-cookie").startswith("SERVERID=c")
+    assert [v for k, v in r.headers if k.lower() == "cache-control"] == ["max-age=60", "private"]
+    r = c.request(path="/cacheable", headers={"Cookie": f"SERVERID=c{idx}"})
+    assert [v for k, v in r.headers if k.lower() == "cache-control"] == ["max-age=60"]
+    # an unknown cookie value: balanced and a fresh cookie
+    r = c.request(path="/echo", headers={"Cookie": "SERVERID=nope"})
+    assert r.header("set-cookie").startswith("SERVERID=c")
+
+
+def test_cookie_to_a_down_server_is_redispatched(backends, run_cfg):
+    b = backends("http", "refuse")
+    port = free_port()
+    run_cfg(cookie_cfg(port, b.ports, "cookie SRV insert", "    option redispatch\n    retries 1\n    timeout connect 100ms"),
+            port)
+    c = RawClient(port)
+    r = c.request(path="/echo", headers={"Cookie": "SRV=c2"})
+    assert r.status == 200 and int(fields(r.body)["srv"]) == b.ports[0]
+    assert r.header("set-cookie") == "SRV=c1; path=/"
+
+
+def test_cookie_prefix_and_rewrite(backends, run_cfg):
+    b = backends("http")
+    port = free_port()
+    # the test backend does not set cookies itself; the prefix mode must still strip the prefix
+    run_cfg(cookie_cfg(port, b.ports, "cookie JSESSIONID prefix"), port)
+    c = RawClient(port)
+    r = c.request(path="/echo", headers={"Cookie": "JSESSIONID=c1~abc123"})
+    f = fields(r.body)
+    assert hdr_values(f, "cookie") == ["JSESSIONID=abc123"]
