@@ -222,6 +222,10 @@ cdef class Listener(Handler):
     cdef void on_io(self, Endpoint ep) noexcept:
         self.w.accept_from(self)
 
+    cdef void on_timeout(self, uint64_t now) noexcept:
+        self.expire = 0
+        self.w.accept_from(self)
+
 
 
 cdef class Router:

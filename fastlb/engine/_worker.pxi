@@ -311,8 +311,9 @@ cdef class Worker:
                 if errno == EINTR or errno == ECONNABORTED:
                     continue
                 if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
-                    # out of descriptors: retry on the next tick rather than spinning
-                    l.ep.flags |= EP_CAN_READ
+                    # out of descriptors: retry in 100 ms rather than spinning (HAProxy waits too)
+                    l.expire = self.now + 100
+                    self.timers.schedule(l)
                     return
                 l.ep.flags &= ~EP_CAN_READ
                 return
