@@ -195,6 +195,13 @@ DEF EP_CONNECTING = 0x0020   # outgoing connect() in progress
 DEF EP_REGISTERED = 0x0040   # in the epoll set, holding a reference
 DEF EP_CLOSED = 0x0080
 DEF EP_HUP = 0x0100          # EPOLLHUP/EPOLLRDHUP seen
+DEF EP_OUT_ARMED = 0x0200    # EPOLLOUT is in the interest set (only while output is blocked)
+
+# Sockets are watched for input only; EPOLLOUT is added while a send is blocked and removed once
+# the output is flushed (Worker.after_send). Watching EPOLLOUT all the time would wake the set on
+# every ACK that frees send space: measurable kernel time per request on small exchanges.
+cdef uint32_t EV_IN = EPOLLIN | EPOLLRDHUP | EPOLLET
+cdef uint32_t EV_INOUT = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
 
 
 cdef class Handler(Task):

@@ -597,6 +597,7 @@ cdef class HttpStream(Stream):
         if r < 0:
             self.server_error(0)
             return False
+        self.w.after_send(sep)
         if r == 0:
             return False
         self.rq.head += <uint32_t>r
@@ -869,6 +870,7 @@ cdef class HttpStream(Stream):
             if r < 0:
                 self.client_error_abort()
                 return False
+            self.w.after_send(cep)
             self.local_off += r
             self.count_out(r)
             if self.local_off >= len(self.local_rsp):
@@ -883,6 +885,7 @@ cdef class HttpStream(Stream):
         if r < 0:
             self.client_error_abort()
             return False
+        self.w.after_send(cep)
         if r == 0:
             return False
         self.rs.head += <uint32_t>r
@@ -1352,7 +1355,7 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
     s.rs_state = RS_IDLE
     t = l.fe.t_http_request or l.fe.t_client
     s.exp_cli = w.now + t if t else 0
-    w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    w.register(s.cep, EV_IN)
     if l.fe.rules is not None and not run_tcp_conn_rules(s, l.fe.rules):
         l.fe.cnt.denied_conn += 1
         s.set_term(b'P', b'R')

@@ -308,7 +308,8 @@ cdef class Stream(Handler):
         ep.role = 1
         ep.flags = EP_CONNECTING
         self.sep = ep
-        self.w.register(ep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+        self.w.register(ep, EV_INOUT)   # EPOLLOUT tells when the connection is established
+        ep.flags |= EP_OUT_ARMED
         if ep.flags & EP_ERROR:
             self.w.close_ep(ep, 0)
             self.sep = None
@@ -342,6 +343,8 @@ cdef class Stream(Handler):
             self.connect_failed(err)
             return False
         ep.flags &= ~EP_CONNECTING
+        ep.flags |= EP_CAN_WRITE
+        self.w.after_send(ep)            # established: back to watching input only
         self.state = ST_ESTABLISHED
         self.tc = <int64_t>(self.w.now - self.t_conn_start)
         self.t_connected = self.w.now

@@ -104,11 +104,13 @@ cdef class TcpStream(Stream):
                     dst.last_errno = errno
                     self.io_error(dir, 1)
                     return -1
+                w.after_send(dst)
             elif d.buf.len:
                 r = dst.send_from(d.buf.data + d.buf.head, d.buf.len)
                 if r < 0:
                     self.io_error(dir, 1)
                     return -1
+                w.after_send(dst)
                 d.buf.head += <uint32_t>r
                 d.buf.len -= <uint32_t>r
                 self.count(d, dir, r)
@@ -255,7 +257,9 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.c2s.splice_ok = 1
     s.s2c.splice_ok = 1
     s.be = l.fe.default_backend
-    w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    set_nodelay(fd)
+    w.register(s.cep, EV_IN)
+    s.cep.flags |= EP_CAN_WRITE | EP_CAN_READ
     if l.fe.rules is not None and not run_tcp_conn_rules(s, l.fe.rules):
         l.fe.cnt.denied_conn += 1
         s.set_term(b'P', b'R')

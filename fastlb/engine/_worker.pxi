@@ -207,6 +207,24 @@ cdef class Worker:
             ep.last_errno = errno
             ep.flags |= EP_ERROR
 
+    cdef inline void set_events(self, Endpoint ep, uint32_t events) noexcept:
+        cdef epoll_event ev
+        ev.events = events
+        ev.data.ptr = <void *>ep
+        epoll_ctl(self.epfd, EPOLL_CTL_MOD, ep.fd, &ev)
+
+    cdef inline void after_send(self, Endpoint ep) noexcept:
+        """Watch EPOLLOUT while `ep`'s output is blocked, stop once it went through."""
+        if ep.fd < 0 or not (ep.flags & EP_REGISTERED):
+            return
+        if ep.flags & EP_CAN_WRITE:
+            if ep.flags & EP_OUT_ARMED:
+                ep.flags &= ~EP_OUT_ARMED
+                self.set_events(ep, EV_IN)
+        elif not (ep.flags & EP_OUT_ARMED):
+            ep.flags |= EP_OUT_ARMED
+            self.set_events(ep, EV_INOUT)
+
     cdef inline void close_ep(self, Endpoint ep, bint reset) noexcept:
         """Close the socket. The Endpoint stays valid until the end of the dispatch round, so that
         events of the same batch that still point at it see a closed endpoint and are ignored."""
