@@ -102,6 +102,13 @@ cdef class HttpStream(Stream):
     cdef char ck_req               # request cookie state for the log (N/I/D/V)
     cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
     cdef ServerRt ck_srv           # server named by the request's cookie
+    cdef int rs_pipe_r             # splice pipes for Content-Length bodies (-1: none)
+    cdef int rs_pipe_w
+    cdef uint32_t rs_in_pipe
+    cdef int rq_pipe_r
+    cdef int rq_pipe_w
+    cdef uint32_t rq_in_pipe
+    cdef int nosplice              # no pipe could be had: stay on the buffer path
     cdef uint32_t rsp_off          # offset of the response head being processed (rules)
     cdef fl_lb_str_t lb_hdr
 
@@ -150,7 +157,9 @@ cdef class HttpStream(Stream):
             moved |= self.read_request_head()
             if self.closed:
                 return False
-        elif self.rq_state == RQ_BODY_CL or self.rq_state == RQ_BODY_CHUNKED or self.rq_state == RQ_TUNNEL:
+        elif (self.rq_state == RQ_BODY_CL or self.rq_state == RQ_BODY_CHUNKED or self.rq_state == RQ_TUNNEL) \
+                and self.rq_pipe_r < 0:
+            # (while a pipe carries the body, the buffer path stays out of the way: order)
             moved |= self.read_req_body()
             if self.closed:
                 return False
@@ -163,9 +172,21 @@ cdef class HttpStream(Stream):
             moved |= self.send_rq()
             if self.closed:
                 return False
+        # large Content-Length bodies with nothing left to analyse: zero-copy through a pipe
+        if self.rq_state == RQ_BODY_CL and self.sep is not None and not (self.sep.flags & EP_CONNECTING) \
+                and (self.rq_pipe_r >= 0 or (not self.nosplice and self.rq_fwd == 0 and self.rq.len == 0
+                                             and self.rq_left >= SPLICE_MIN)):
+            moved |= self.splice_body(0)
+            if self.closed:
+                return False
+        if self.rs_state == RS_BODY_CL and self.sep is not None and (self.rs_pipe_r >= 0 or (
+                not self.nosplice and self.rs_fwd == 0 and self.rs.len == 0 and self.rs_left >= SPLICE_MIN)):
+            moved |= self.splice_body(1)
+            if self.closed:
+                return False
         # server -> us
         if self.sep is not None and not (self.sep.flags & EP_CONNECTING) and self.rs_state != RS_IDLE \
-                and self.rs_state != RS_DONE and self.rs_state != RS_LOCAL:
+                and self.rs_state != RS_DONE and self.rs_state != RS_LOCAL and self.rs_pipe_r < 0:
             moved |= self.read_response()
             if self.closed:
                 return False
@@ -619,6 +640,111 @@ cdef class HttpStream(Stream):
     cdef inline void t_req_sent_mark(self) noexcept:
         # the response is now due within timeout server
         self.exp_srv = self.w.now + self.be.t_server if self.be.t_server else 0
+
+    # -- zero-copy bodies --------------------------------------------------------------------
+
+    cdef bint splice_body(self, int dir) noexcept:
+        """Move a Content-Length body (dir 0: request, 1: response) socket -> pipe -> socket.
+        The byte count is exact: never more than what is left of the body leaves the source."""
+        cdef Worker w = self.w
+        cdef Endpoint src = self.cep if dir == 0 else self.sep
+        cdef Endpoint dst = self.sep if dir == 0 else self.cep
+        cdef int *pr = &self.rq_pipe_r if dir == 0 else &self.rs_pipe_r
+        cdef int *pw = &self.rq_pipe_w if dir == 0 else &self.rs_pipe_w
+        cdef uint32_t *in_pipe = &self.rq_in_pipe if dir == 0 else &self.rs_in_pipe
+        cdef int64_t *left = &self.rq_left if dir == 0 else &self.rs_left
+        cdef ssize_t r
+        cdef size_t want
+        cdef bint moved = False
+        cdef int rounds = 0
+        if pr[0] < 0:
+            if not w.pipes.take(pr, pw):
+                self.nosplice = 1
+                return False
+            in_pipe[0] = 0
+        while rounds < PUMP_ROUNDS:
+            rounds += 1
+            if in_pipe[0]:
+                r = splice(pr[0], NULL, dst.fd, NULL, in_pipe[0], SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                if r > 0:
+                    in_pipe[0] -= <uint32_t>r
+                    moved = True
+                    if dir == 1:
+                        self.count_out(r)
+                        self.txf |= TX_RSP_STARTED
+                    else:
+                        self.bytes_in += r
+                        self.fe.cnt.bytes_in += r
+                        self.be.cnt.bytes_in += r
+                        self.srv.cnt.bytes_in += r
+                        self.li.cnt.bytes_in += r
+                    if in_pipe[0]:
+                        dst.flags &= ~EP_CAN_WRITE
+                elif r < 0 and errno == EAGAIN:
+                    dst.flags &= ~EP_CAN_WRITE
+                elif r < 0 and errno != EINTR:
+                    if dir == 1:
+                        self.client_error_abort()
+                    else:
+                        self.server_error(0)
+                    return False
+                w.after_send(dst)
+                if in_pipe[0]:
+                    break
+            if left[0] == 0:
+                w.pipes.give(pr[0], pw[0], False)
+                pr[0] = -1
+                if dir == 1:
+                    self.rs_state = RS_DONE
+                else:
+                    self.rq_state = RQ_DONE
+                return True
+            if not (src.flags & EP_CAN_READ) or (src.flags & EP_EOF):
+                break
+            want = <size_t>left[0] if left[0] < SPLICE_CHUNK else SPLICE_CHUNK
+            r = splice(src.fd, NULL, pw[0], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+            if r > 0:
+                in_pipe[0] += <uint32_t>r
+                left[0] -= r
+                if dir == 1:
+                    self.rs_bytes_txn += r
+                else:
+                    self.rq_bytes_txn += r
+                moved = True
+            elif r == 0:
+                src.flags |= EP_EOF
+                src.flags &= ~EP_CAN_READ
+                if dir == 1:
+                    self.server_eof()
+                else:
+                    self.client_error_abort()
+                return False
+            elif errno == EAGAIN:
+                src.flags &= ~EP_CAN_READ
+                break
+            elif errno != EINTR:
+                if dir == 1:
+                    self.server_error(1)
+                else:
+                    self.client_error_abort()
+                return False
+        if moved:
+            if dir == 1:
+                self.exp_srv = w.now + self.be.t_server if self.be.t_server else 0
+                self.exp_cli = w.now + self.fe.t_client if self.fe.t_client else 0
+            else:
+                self.exp_cli = w.now + self.fe.t_client if self.fe.t_client else 0
+        if rounds >= PUMP_ROUNDS:
+            w.defer(self.cep)
+        return moved
+
+    cdef void drop_pipes(self) noexcept:
+        if self.rs_pipe_r >= 0:
+            self.w.pipes.give(self.rs_pipe_r, self.rs_pipe_w, self.rs_in_pipe != 0)
+            self.rs_pipe_r = -1
+        if self.rq_pipe_r >= 0:
+            self.w.pipes.give(self.rq_pipe_r, self.rq_pipe_w, self.rq_in_pipe != 0)
+            self.rq_pipe_r = -1
 
     # -- response ----------------------------------------------------------------------------
 
@@ -1103,6 +1229,7 @@ cdef class HttpStream(Stream):
         return False
 
     cdef void abort_server_side(self) noexcept:
+        self.drop_pipes()
         if self.sep is not None:
             self.w.close_ep(self.sep, 1)
             self.sep = None
@@ -1335,6 +1462,7 @@ cdef class HttpStream(Stream):
             w.close_ep(self.sep, reset)
             self.sep = None
         w.close_ep(self.cep, reset)
+        self.drop_pipes()
         if (self.nreq or self.status) and w.log_cb is not None and self.fe.plan is not None \
                 and (self.rq_state != RQ_HEAD or self.status):
             log_http(w, self)
@@ -1353,6 +1481,10 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
     fl_http_msg_init(&s.rsp, w.hdrs, <uint16_t>w.maxhdr)
     s.rq_state = RQ_HEAD
     s.rs_state = RS_IDLE
+    s.rs_pipe_r = -1
+    s.rs_pipe_w = -1
+    s.rq_pipe_r = -1
+    s.rq_pipe_w = -1
     t = l.fe.t_http_request or l.fe.t_client
     s.exp_cli = w.now + t if t else 0
     w.register(s.cep, EV_IN)
