@@ -9,7 +9,8 @@ import signal
 from .plan import Plan
 
 
-def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int) -> int:
+def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int,
+                control_fd: int | None = None) -> int:
     import uvloop
 
     from ..engine._proxy import Worker
@@ -21,6 +22,10 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     asyncio.set_event_loop(loop)
     worker = Worker(loop, plan, shm.mm, index)
     worker.start(listen_fds)
+    if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
+        from ..api.ipc import WorkerControl
+
+        _control = WorkerControl(loop, worker, control_fd, index)
 
     def soft_stop() -> None:
         worker.soft_stop(loop.stop)
