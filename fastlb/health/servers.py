@@ -53,6 +53,7 @@ class Check:
     in_progress: bool = False
     force_fastinter: bool = False
     last_end: float = 0.0      # time.time() of the last completed run
+    resched: bool = False      # the pending wake-up only brings the next run to fastinter
     wake: asyncio.Event | None = field(default=None, repr=False)
 
     @property
@@ -88,6 +89,13 @@ class Check:
     def kick(self) -> None:
         """Run this check now (after enable/leaving maintenance)."""
         if self.wake is not None:
+            self.resched = False
+            self.wake.set()
+
+    def reschedule(self) -> None:
+        """Run this check no later than ``fastinter`` from now."""
+        if self.wake is not None:
+            self.resched = True
             self.wake.set()
 
 

@@ -89,12 +89,23 @@ class HealthService:
     # -- one check -------------------------------------------------------------------------------
 
     async def _sleep(self, chk: Check, seconds: float) -> None:
-        assert chk.wake is not None
-        if seconds > 0:
+        """Wait for the next run: ``kick()`` runs the check at once, ``reschedule()`` only brings
+        the deadline forward to ``fastinter`` from now (HAProxy's on-error behaviour)."""
+        assert chk.wake is not None and self.loop is not None
+        deadline = self.loop.time() + seconds
+        while True:
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                break
             try:
-                await asyncio.wait_for(chk.wake.wait(), seconds)
+                await asyncio.wait_for(chk.wake.wait(), remaining)
             except asyncio.TimeoutError:
-                pass
+                break
+            chk.wake.clear()
+            if not chk.resched:
+                break
+            chk.resched = False
+            deadline = min(deadline, self.loop.time() + chk.fastinter / 1000.0)
         chk.wake.clear()
 
     def _active(self, chk: Check) -> bool:
@@ -235,7 +246,7 @@ class HealthService:
         srv.failed_hana += 1
         if srv.conf.fastinter:
             chk.force_fastinter = True
-            chk.kick()
+            chk.reschedule()
 
     # -- slowstart -------------------------------------------------------------------------------
 
