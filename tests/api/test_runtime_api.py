@@ -132,7 +132,7 @@ def test_cli_protocol_prompt_pipelining_and_errors(lab, tmp_path):
 
 
 def test_runtime_commands_change_routing_at_once_on_every_worker(lab, tmp_path):
-    p, fe, a1, a2 = two_servers(lab, tmp_path)
+    p, fe, _a1, _a2 = two_servers(lab, tmp_path)
     assert spread(fe, 20) == {"a1": 10, "a2": 10} or min(spread(fe, 20).values()) >= 5
     assert p.cli("disable server app/a2") == ""
     assert spread(fe, 20) == {"a1": 20}
@@ -168,7 +168,7 @@ def test_runtime_commands_change_routing_at_once_on_every_worker(lab, tmp_path):
 
 
 def test_set_server_addr_moves_traffic(lab, tmp_path):
-    p, fe, a1, a2 = two_servers(lab, tmp_path)
+    p, fe, _a1, a2 = two_servers(lab, tmp_path)
     b3 = lab.http("b3")
     p.cli("disable server app/a1")
     assert spread(fe, 6) == {"a2": 6}
@@ -181,7 +181,7 @@ def test_set_server_addr_moves_traffic(lab, tmp_path):
 
 
 def test_add_and_delete_servers_without_reload(lab, tmp_path):
-    p, fe, a1, a2 = two_servers(lab, tmp_path)
+    p, fe, _a1, _a2 = two_servers(lab, tmp_path)
     d = lab.http("dyn")
     assert p.cli(f"add server app/dyn 127.0.0.1:{d.port} weight 3") == "New server registered.\n"
     p.wait_output(r"\[NOTICE\]   \(\d+\) : CLI : 'server app/dyn' : New server registered\.")
@@ -221,8 +221,11 @@ def test_show_sess_lists_streams_of_all_workers(lab, tmp_path):
     for t in threads:
         t.start()
     try:
-        out = wait_for(lambda: (lambda o: o if o.count("fe=fe") >= 4 else None)(p.cli("show sess")), 5,
-                       what="4 streams in show sess")
+        def four_streams() -> str | None:
+            out = p.cli("show sess")
+            return out if out.count("fe=fe") >= 4 else None
+
+        out = wait_for(four_streams, 5, what="4 streams in show sess")
         lines = out.splitlines()
         assert re.match(r"0x[0-9a-f]+: proto=unix_stream src=unix:\d+ fe=GLOBAL be=<NONE> srv=<none> ts=00", lines[0])
         streams = [ln for ln in lines if "fe=fe" in ln]
@@ -238,7 +241,7 @@ def test_show_sess_lists_streams_of_all_workers(lab, tmp_path):
 
 
 def test_show_stat_and_info_formats(lab, tmp_path):
-    p, fe, a1, a2 = two_servers(lab, tmp_path, nbthread=1)
+    p, fe, _a1, _a2 = two_servers(lab, tmp_path, nbthread=1)
     spread(fe, 4)
     csv = p.cli("show stat")
     header = csv.splitlines()[0]
@@ -291,6 +294,6 @@ backend b
     server s 127.0.0.1:1
 """)
     r = subprocess.run([sys.executable, "-m", "fastlb", "-f", str(cfg), "-db"], capture_output=True, text=True,
-                       timeout=30)
+                       timeout=30, check=False)
     assert r.returncode == 1
     assert "cannot bind UNIX socket" in r.stderr and "No such file or directory" in r.stderr

@@ -56,19 +56,19 @@ def test_health_sequence_and_log_lines_match_haproxy():
     ctl.check_result(s, s.check, CheckStatus.L4CON, None, "Connection refused", 0)
     ctl.check_result(s, s.check, CheckStatus.L4CON, None, "Connection refused", 0)
     assert lines(rt) == [
-        'Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
-        "check duration: 0ms, status: 0/2 DOWN.",
-        "Server app/app1 is DOWN. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, "
-        "0 remaining in queue.",
-        "Health check for server app/app1 succeeded, reason: Layer7 check passed, code: 200, check duration: 1ms, "
-        "status: 1/2 DOWN.",
-        "Health check for server app/app1 succeeded, reason: Layer7 check passed, code: 200, check duration: 3ms, "
-        "status: 3/3 UP.",
+        ('Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
+         "check duration: 0ms, status: 0/2 DOWN."),
+        ("Server app/app1 is DOWN. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, "
+         "0 remaining in queue."),
+        ("Health check for server app/app1 succeeded, reason: Layer7 check passed, code: 200, check duration: 1ms, "
+         "status: 1/2 DOWN."),
+        ("Health check for server app/app1 succeeded, reason: Layer7 check passed, code: 200, check duration: 3ms, "
+         "status: 3/3 UP."),
         "Server app/app1 is UP. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
-        'Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
-        "check duration: 0ms, status: 2/3 UP.",
-        'Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
-        "check duration: 0ms, status: 1/3 UP.",
+        ('Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
+         "check duration: 0ms, status: 2/3 UP."),
+        ('Health check for server app/app1 failed, reason: Layer4 connection problem, info: "Connection refused", '
+         "check duration: 0ms, status: 1/3 UP."),
     ]
     st = rt.shm.get_server(s.slot)
     assert st["oper"] == SRV_ST_RUNNING and st["chk_fail"] == 3 and st["chk_down"] == 1
@@ -81,11 +81,11 @@ def test_transition_lines_without_log_health_checks_and_backend_alert():
     rt.control.check_result(a, a.check, CheckStatus.L7STS, 500, "Internal Server Error", 5)
     rt.control.check_result(b, b.check, CheckStatus.L4TOUT, None, "", 1001)
     assert lines(rt) == [
-        'Server app/a is DOWN, reason: Layer7 wrong status, code: 500, info: "Internal Server Error", check '
-        "duration: 5ms. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, "
-        "0 remaining in queue.",
-        "Backup Server app/b is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup "
-        "servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        ('Server app/a is DOWN, reason: Layer7 wrong status, code: 500, info: "Internal Server Error", check '
+         "duration: 5ms. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, "
+         "0 remaining in queue."),
+        ("Backup Server app/b is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup "
+         "servers left. 0 sessions active, 0 requeued, 0 remaining in queue."),
         "backend 'app' has no server available!",
     ]
 
@@ -104,14 +104,14 @@ def test_admin_transitions_match_haproxy_wording():
     assert lines(rt) == [
         "Server app/y enters drain state. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
         "Server app/y remains in forced drain mode.",
-        "Server app/y is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, "
-        "0 requeued, 0 remaining in queue.",
+        ("Server app/y is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, "
+         "0 requeued, 0 remaining in queue."),
         "Server app/y is UP/DRAIN (leaving forced maintenance).",
         "Server app/y is UP (leaving forced drain).",
-        "Server app/y is DOWN, changed from CLI. 1 active and 0 backup servers left. 0 sessions active, "
-        "0 requeued, 0 remaining in queue.",
-        "Server app/y is UP, changed from CLI. 2 active and 0 backup servers online. 0 sessions requeued, "
-        "0 total in queue.",
+        ("Server app/y is DOWN, changed from CLI. 1 active and 0 backup servers left. 0 sessions active, "
+         "0 requeued, 0 remaining in queue."),
+        ("Server app/y is UP, changed from CLI. 2 active and 0 backup servers online. 0 sessions requeued, "
+         "0 total in queue."),
     ]
 
 
