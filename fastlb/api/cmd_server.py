@@ -378,7 +378,7 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:
         return PERMISSION_DENIED
     if len(args) < 4 or "/" not in args[2]:
-        return _cli_alert(ctx, "", "'server' expects <name> and <addr>[:<port>] as arguments.")
+        return _cli_alert(ctx, "", "'server' expects <name> and <addr>[:<port>] as arguments.\n")
     bname, sname = args[2].split("/", 1)
     who = f"'server {bname}/{sname}'"
     be = ctx.table.backend(bname)

@@ -162,7 +162,7 @@ def cmd_show_servers_state(ctx: Any, sess: Session, args: list[str]) -> str:
             out.append(
                 f"{be.id} {be.name} {srv.sid} {srv.name} {addr} {st['oper']} {admin_bits(srv, st['admin'])} "
                 f"{st['uweight']} {srv.iweight} {max(0, now - int(st['last_change']))} {int(chk.status)} "
-                f"{int(chk.result)} {chk.health if chk.configured else 0} {chk.state_bits()} "
+                f"{int(chk.result)} {chk.health} {chk.state_bits()} "
                 f"{agent.state_bits()} {1 if be.forced_id else 0} {1 if srv.forced_id else 0} - "
                 f"{srv.port or 0} - 0 {chk.port or 0} {chk.addr or '-'} {agent.addr or '-'} {agent.port or 0}\n")
     return "".join(out)

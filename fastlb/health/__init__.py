@@ -38,8 +38,8 @@ class HealthRuntime:
 
         for srv in self.table.servers():
             for chk in (srv.check, srv.agent):
-                if chk.configured:
-                    chk.health = chk.rise
+                # HAProxy sets every server's health (checked or not) to rise, 0 when disabled
+                chk.health = 0 if srv.cmaint else chk.rise
             if srv.check.configured:
                 self.shm.set_server(srv.slot, bump=False, check_status=int(CheckStatus.INI))
             if srv.cmaint:

@@ -237,13 +237,17 @@ class ServerControl:
         mode = "DRAIN" if st["admin"] & SRV_ADMF_DRAIN else "READY"
         self.reporter.event(LOG_NOTICE, f"{self._name(srv)} is UP/{mode} (leaving forced maintenance).",
                             srv.backend.conf)
+        if st["admin"] & SRV_ADMF_DRAIN:
+            self._remains_drained(srv)
         self._after(srv.backend, before)
 
     def set_drain(self, srv: ServerRuntime, by_agent: bool = False) -> None:
+        """Forced drain (``state drain``, agent ``drain``). Asking again is silent from the CLI;
+        an agent that keeps answering ``drain`` gets HAProxy's "remains" line at every check."""
         st = self.state(srv)
         if st["admin"] & SRV_ADMF_DRAIN:
-            self.reporter.event(LOG_NOTICE, f"{self._name(srv)} remains in forced drain mode.",
-                                srv.backend.conf)
+            if by_agent:
+                self._remains_drained(srv)
             return
         before = self.counts(srv.backend)
         self._write(srv, admin=st["admin"] | SRV_ADMF_DRAIN)
@@ -253,6 +257,9 @@ class ServerControl:
         self.reporter.event(LOG_NOTICE, f"{self._name(srv)} enters drain state. {self._online_line(srv)}",
                             srv.backend.conf)
         self._after(srv.backend, before)
+
+    def _remains_drained(self, srv: ServerRuntime) -> None:
+        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} remains in forced drain mode.", srv.backend.conf)
 
     def clear_drain(self, srv: ServerRuntime) -> None:
         st = self.state(srv)

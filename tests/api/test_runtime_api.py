@@ -122,7 +122,7 @@ def test_cli_protocol_prompt_pipelining_and_errors(lab, tmp_path):
         "add server app/a1 127.0.0.1:1": "Already exists a server with the same name in backend.\n\n",
         "add server app/x 127.0.0.1:1 bogus": "unknown keyword 'bogus'.\n\n",
         "add server app/x 127.0.0.1:1 cookie abc": "'cookie' option is not accepted for dynamic server\n\n",
-        "add server app/x4": "'server' expects <name> and <addr>[:<port>] as arguments.\n",
+        "add server app/x4": "'server' expects <name> and <addr>[:<port>] as arguments.\n\n",
         "del server app/a1": "Only servers in maintenance mode can be deleted.\n",
         "del server app/zz": "No such server.\n",
     }

@@ -44,6 +44,11 @@ class _ThreadingTCP(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+    def handle_error(self, request, client_address) -> None:
+        """Proxies close check connections with a reset: not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class HttpBackend:
     """HTTP/1.1 server answering ``srv=<name>`` with a settable status; counts requests per path

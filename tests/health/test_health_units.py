@@ -103,10 +103,10 @@ def test_admin_transitions_match_haproxy_wording():
     c.force_check_state(y, y.check, "up")
     assert lines(rt) == [
         "Server app/y enters drain state. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
-        "Server app/y remains in forced drain mode.",
         ("Server app/y is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, "
          "0 requeued, 0 remaining in queue."),
         "Server app/y is UP/DRAIN (leaving forced maintenance).",
+        "Server app/y remains in forced drain mode.",
         "Server app/y is UP (leaving forced drain).",
         ("Server app/y is DOWN, changed from CLI. 1 active and 0 backup servers left. 0 sessions active, "
          "0 requeued, 0 remaining in queue."),
