@@ -13,9 +13,9 @@ import re
 import time
 
 import pytest
+from health_lab import HAPROXY, SyslogReceiver, cli_raw, free_port, spread, wait_for
 
 from fastlb.api.commands import Command, _leading_words, usage_message
-from health_lab import HAPROXY, SyslogReceiver, cli_raw, free_port, spread, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.exists(HAPROXY), reason="haproxy 2.6 is not installed (CI installs it)")
 
@@ -56,7 +56,7 @@ backend tcpb
 
 
 def norm_msg(line: str) -> str:
-    m = re.match(r"(<\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d \S+\[\d+\]: (.*)\n$", line, re.S)
+    m = re.match(r"(<\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d \S+\[\d+\]: (.*)\n$", line, re.DOTALL)
     assert m, line
     return m.group(1) + re.sub(r"check duration: \d+ms", "check duration: Nms", m.group(2))
 
@@ -147,11 +147,10 @@ def test_statistics_rows_agree(pair):
     assert f.splitlines()[0] == h.splitlines()[0]  # the columns, exactly
     hr, fr = stat_rows(h), stat_rows(f)
     assert list(fr) == list(hr)
-    same = ("status weight act bck chkfail chkdown check_status check_code check_desc last_chk check_rise "
-            "check_fall check_health addr mode type qlimit algo uweight sid").split()
+    same = ["status", "weight", "act", "bck", "chkfail", "chkdown", "check_status", "check_code", "check_desc", "last_chk", "check_rise", "check_fall", "check_health", "addr", "mode", "type", "qlimit", "algo", "uweight", "sid"]
     # traffic counters of backends (a frontend also counts the probes that saw it listen; how a
     # backend spreads requests over its servers is the balancer's business, tested elsewhere)
-    traffic = "stot hrsp_2xx req_tot lbtot".split()
+    traffic = ["stot", "hrsp_2xx", "req_tot", "lbtot"]
     for key in hr:
         for col in same + (traffic if key[1] == "BACKEND" else []):
             assert fr[key][col] == hr[key][col], (key, col, fr[key][col], hr[key][col])
