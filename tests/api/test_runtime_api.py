@@ -223,7 +223,7 @@ def test_show_sess_lists_streams_of_all_workers(lab, tmp_path):
     try:
         def four_streams() -> str | None:
             out = p.cli("show sess")
-            return out if out.count("fe=fe") >= 4 else None
+            return out if len(re.findall(r"fe=fe be=app srv=a[12] ", out)) >= 4 else None
 
         out = wait_for(four_streams, 5, what="4 streams in show sess")
         lines = out.splitlines()

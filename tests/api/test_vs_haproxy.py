@@ -32,6 +32,7 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
+    timeout check 2s
 frontend fe
     bind 127.0.0.1:{fe}
     default_backend app
@@ -105,7 +106,7 @@ def test_transition_lines_and_server_states_match(pair):
     procs, logs = pair
     h = sorted(norm_msg(x) for x in logs["haproxy"].lines)
     f = sorted(norm_msg(x) for x in logs["fastlb"].lines)
-    assert f == h
+    assert f == h, "\n".join(difflib.unified_diff(h, f, "haproxy", "fastlb", lineterm=""))
     for cmd in ("show servers state", "show servers state app"):
         assert norm_state(procs["fastlb"].cli(cmd)) == norm_state(procs["haproxy"].cli(cmd)), cmd
 
@@ -147,7 +148,9 @@ def test_statistics_rows_agree(pair):
     assert f.splitlines()[0] == h.splitlines()[0]  # the columns, exactly
     hr, fr = stat_rows(h), stat_rows(f)
     assert list(fr) == list(hr)
-    same = ["status", "weight", "act", "bck", "chkfail", "chkdown", "check_status", "check_code", "check_desc", "last_chk", "check_rise", "check_fall", "check_health", "addr", "mode", "type", "qlimit", "algo", "uweight", "sid"]
+    same = ["status", "weight", "act", "bck", "chkfail", "chkdown", "check_status", "check_code", "check_desc",
+            "last_chk", "check_rise", "check_fall", "check_health", "addr", "mode", "type", "qlimit", "algo",
+            "uweight", "sid"]
     # traffic counters of backends (a frontend also counts the probes that saw it listen; how a
     # backend spreads requests over its servers is the balancer's business, tested elsewhere)
     traffic = ["stot", "hrsp_2xx", "req_tot", "lbtot"]

@@ -372,5 +372,6 @@ defaults
     timeout connect 1s
     timeout client 5s
     timeout server 5s
+    timeout check 2s
 {body}
 """
