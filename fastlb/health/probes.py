@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .agent import AgentReply, parse_agent_reply
 from .httpchk import MAX_RESPONSE, HttpCheckPlan, evaluate, response_complete
 from .status import CheckStatus
+from .tcpchk import TcpCheckPlan, expect_found, mismatch, timeout_info
 
 _LINGER0 = struct.pack("ii", 1, 0)
 
@@ -41,6 +42,7 @@ class ProbeSpec:
     conn_timeout_ms: int
     read_timeout_ms: int | None
     http: HttpCheckPlan | None = None
+    tcp: TcpCheckPlan | None = None
     agent: bool = False
     agent_send: bytes | None = None
 
@@ -78,10 +80,14 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
             return ProbeResult(CheckStatus.L4TOUT, duration_ms=elapsed())
         except OSError as exc:
             return ProbeResult(CheckStatus.L4CON, desc=_strerror(exc), duration_ms=elapsed())
-        if spec.http is None and not spec.agent:
+        if spec.http is None and spec.tcp is None and not spec.agent:
             return ProbeResult(CheckStatus.L4OK, duration_ms=elapsed())
         if spec.read_timeout_ms:
             deadline = max(deadline, loop.time() + spec.read_timeout_ms / 1000.0)
+        if spec.tcp is not None:
+            status, info = await _tcp_steps(loop, sock, deadline, spec.tcp)
+            return ProbeResult(status, code=0 if status == CheckStatus.L7OK else None, desc=info,
+                               duration_ms=elapsed())
         try:
             if spec.http is not None:
                 await asyncio.wait_for(loop.sock_sendall(sock, spec.http.request), max(0.0, deadline - loop.time()))
@@ -109,6 +115,32 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
         return ProbeResult(status, code=code, desc=info, duration_ms=elapsed())
     finally:
         _close(sock)
+
+
+async def _tcp_steps(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float,
+                     plan: TcpCheckPlan) -> tuple[CheckStatus, str]:
+    """Run tcp-check steps on a connected socket: (status, info)."""
+    data = b""
+    for step in plan.steps:
+        try:
+            if step.kind == "send":
+                await asyncio.wait_for(loop.sock_sendall(sock, step.data), max(0.0, deadline - loop.time()))
+                continue
+            found = expect_found(step, data)
+            closed = False
+            while not found and not closed and len(data) < MAX_RESPONSE:
+                chunk = await asyncio.wait_for(loop.sock_recv(sock, MAX_RESPONSE - len(data)),
+                                               max(0.0, deadline - loop.time()))
+                closed = not chunk
+                data += chunk
+                found = expect_found(step, data)
+        except asyncio.TimeoutError:
+            return CheckStatus.L7TOUT, timeout_info(step)
+        except OSError as exc:
+            return CheckStatus.L7RSP, _strerror(exc)
+        if found == step.negate:
+            return mismatch(step, found)
+    return CheckStatus.L7OK, "(tcp-check)"
 
 
 async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float, spec: ProbeSpec) -> bytes:

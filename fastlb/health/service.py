@@ -24,6 +24,7 @@ from .httpchk import HttpCheckPlan, build_http_check
 from .probes import ProbeResult, ProbeSpec, run_probe
 from .servers import Check, ServerRuntime, ServerTable
 from .status import ANALYZE, Analyze, CheckStatus
+from .tcpchk import TcpCheckPlan, build_tcp_check
 from .transitions import ServerControl
 
 #: Intervals below this do not dictate how the first checks are spread (HAProxy's threshold).
@@ -43,6 +44,7 @@ class HealthService:
         self.tasks: dict[tuple[int, bool], asyncio.Task] = {}
         self._aux: list[asyncio.Task] = []
         self._http: dict[str, HttpCheckPlan | None] = {}
+        self._tcp: dict[str, TcpCheckPlan | None] = {}
         self.warned: set[str] = set()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -159,12 +161,22 @@ class HealthService:
         family, host, port = target
         t = srv.backend.conf.timeouts
         conn = min(t.connect, chk.inter) if t.connect else chk.inter
-        http = None
+        http = tcp = None
         if not chk.agent and srv.backend.conf.check_type == "httpchk":
             http = self._http_plan(srv)
+        elif not chk.agent and srv.backend.conf.check_type == "tcp-check":
+            tcp = self._tcp_plan(srv)
+            if tcp is not None and tcp.port and not chk.port:
+                port = tcp.port
         send = chk.send.encode("latin-1", "replace") if chk.agent and chk.send else None
         return ProbeSpec(family=family, host=host, port=port, conn_timeout_ms=conn, read_timeout_ms=t.check,
-                         http=http, agent=chk.agent, agent_send=send)
+                         http=http, tcp=tcp, agent=chk.agent, agent_send=send)
+
+    def _tcp_plan(self, srv: ServerRuntime) -> TcpCheckPlan | None:
+        name = srv.backend.name
+        if name not in self._tcp:
+            self._tcp[name] = build_tcp_check(srv.backend.conf)
+        return self._tcp[name]
 
     def _http_plan(self, srv: ServerRuntime) -> HttpCheckPlan:
         name = srv.backend.name

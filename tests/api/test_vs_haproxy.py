@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -175,3 +176,59 @@ def test_help_lines_and_suggestions(pair):
         assert usage_message(typed.split(), cmds) + "\n" == cli_raw(
             procs["haproxy"].sock_path, f"{typed}\n".encode()).decode(), typed
     wait_for(lambda: True)
+
+
+def test_tcp_check_sequences_log_alike(lab, tmp_path):
+    pong, err = lab.agent("+PONG\r\n"), lab.agent("-ERR\r\n")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    lab.items.append(silent)
+    body = f"""
+backend tc1
+    mode tcp
+    option tcp-check
+    option log-health-checks
+    tcp-check send PING\\r\\n
+    tcp-check expect string +PONG
+    server x 127.0.0.1:{pong.port} check inter 1s
+backend tc2
+    mode tcp
+    option tcp-check
+    option log-health-checks
+    tcp-check comment "ping step"
+    tcp-check send PING\\r\\n
+    tcp-check expect rstring ^\\+PO
+    server x 127.0.0.1:{err.port} check inter 1s
+backend tc3
+    mode tcp
+    option tcp-check
+    option log-health-checks
+    tcp-check send-binary 50494e470d0a
+    tcp-check expect string +PONG
+    server x 127.0.0.1:{silent.getsockname()[1]} check inter 1s
+backend tc4
+    mode tcp
+    option tcp-check
+    option log-health-checks
+    tcp-check send PING\\r\\n
+    tcp-check expect ! string ERR
+    server x 127.0.0.1:{err.port} check inter 1s
+"""
+    logs = {}
+    for name in ("haproxy", "fastlb"):
+        logs[name] = SyslogReceiver()
+        lab.items.append(logs[name])
+        sock = str(tmp_path / f"{name}-tc.sock")
+        text = (f"global\n    log 127.0.0.1:{logs[name].port} local0\n    stats socket {sock} level admin\n"
+                f"defaults\n    log global\n    timeout connect 1s\n    timeout client 5s\n"
+                f"    timeout server 5s\n{body}")
+        (lab.haproxy if name == "haproxy" else lab.fastlb)(text, sock)
+    for receiver in logs.values():
+        receiver.wait(r"Server tc3/x is DOWN", timeout=8)
+        receiver.wait(r"Server tc4/x is DOWN", timeout=8)
+    time.sleep(0.5)
+    h = sorted(norm_msg(x) for x in logs["haproxy"].lines)
+    f = sorted(norm_msg(x) for x in logs["fastlb"].lines)
+    assert f == h, "\n".join(difflib.unified_diff(h, f, "haproxy", "fastlb", lineterm=""))
+    assert pong.received[0] == b"PING\r\n"
