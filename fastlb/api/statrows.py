@@ -280,7 +280,13 @@ def filtered(rows: list, opts: set[str], ctx: Any) -> list:
 
 
 def _text(v: Any) -> str:
-    return "" if v is None else str(v)
+    """A CSV field as HAProxy's csv_enc(): quoted (quotes doubled) when it holds a separator."""
+    if v is None:
+        return ""
+    t = str(v)
+    if any(c in t for c in ',"\r\n') or t[:1].isspace() or t[-1:].isspace():
+        return '"' + t.replace('"', '""') + '"'
+    return t
 
 
 def format_csv(rows: list) -> str:

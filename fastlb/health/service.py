@@ -238,10 +238,17 @@ class HealthService:
             if ok:
                 srv.consecutive_errors = 0
             return
-        srv.consecutive_errors = err if ok else srv.consecutive_errors + err
+        total = err if ok else srv.consecutive_errors + err
         srv.last_error = ANALYZE[last][0]
-        if srv.consecutive_errors >= srv.error_limit:
+        # one sample may hold several runs of `error_limit` errors: HAProxy reacts to each, until
+        # the server is down (it would have received no more traffic to fail on)
+        while total >= srv.error_limit:
+            srv.consecutive_errors = srv.error_limit
             self.on_error(srv)
+            total -= srv.error_limit
+            if self.control.state(srv)["oper"] == SRV_ST_STOPPED:
+                total = 0
+        srv.consecutive_errors = total
 
     def on_error(self, srv: ServerRuntime) -> None:
         """``on-error``: what too many consecutive errors do (HAProxy's check_health_analyze())."""

@@ -297,3 +297,39 @@ backend b
                        timeout=30, check=False)
     assert r.returncode == 1
     assert "cannot bind UNIX socket" in r.stderr and "No such file or directory" in r.stderr
+
+
+def test_clear_counters_socket_mode_and_fd_socket(lab, tmp_path):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    fd_port = listener.getsockname()[1]
+    a1 = lab.http("a1")
+    fe = free_port()
+    sock = str(tmp_path / "s.sock")
+    text = config(lab.syslog.port, sock, f"""
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend app
+backend app
+    server a1 127.0.0.1:{a1.port}
+""", nbthread=1, extra_global=f"    stats socket fd@{listener.fileno()} level operator\n")
+    proc = lab.fastlb(text, sock, fe, pass_fds=(listener.fileno(),))
+    listener.close()
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+    spread(fe, 5)
+
+    def stot() -> str:
+        text = proc.cli("show stat")
+        cols = text.splitlines()[0][2:].split(",")
+        row = next(r for r in text.splitlines() if r.startswith("app,BACKEND,"))
+        return dict(zip(cols, row.split(",")))["stot"]
+
+    assert stot() == "5"
+    # the fd@ socket (inherited, level operator) may clear maxima but not all counters
+    assert cli_raw(("127.0.0.1", fd_port), b"show cli level\n") == b"operator\n\n"
+    assert cli_raw(("127.0.0.1", fd_port), b"clear counters all\n") == b"Permission denied\n\n"
+    assert stot() == "5"
+    assert proc.cli("clear counters all") == ""
+    assert stot() == "0"

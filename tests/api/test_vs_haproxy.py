@@ -7,6 +7,7 @@ normalised: check durations, times since the last change, proxy ids (HAProxy num
 """
 from __future__ import annotations
 
+import csv
 import difflib
 import os
 import re
@@ -75,9 +76,9 @@ def norm_state(text: str) -> list[list[str]]:
 
 
 def stat_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
-    lines = text.splitlines()
-    cols = lines[0][2:].split(",")
-    return {tuple(r.split(",")[:2]): dict(zip(cols, r.split(","))) for r in lines[1:] if r}
+    rows = list(csv.reader(text.splitlines()))
+    cols = [rows[0][0][2:], *rows[0][1:]]
+    return {tuple(r[:2]): dict(zip(cols, r)) for r in rows[1:] if r}
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class HttpBackend:
         self.hits: dict[str, int] = {}
         self.raw: list[bytes] = []
         self.delay = 0.0
+        self.fail_prefix: str | None = None  # requests under this path get 500
         self.server: socketserver.TCPServer | None = None
         self.lock = threading.Lock()
 
@@ -102,6 +103,8 @@ class HttpBackend:
                     if backend.delay:
                         time.sleep(backend.delay)
                     status = backend.status
+                    if backend.fail_prefix and path.startswith(backend.fail_prefix):
+                        status = 500
                     body = f"srv={backend.name} path={path}\n".encode()
                     reason = backend.reason.get(status, "Unknown")
                     keep = b"connection: close" not in hdr.lower() and parts[-1] == "HTTP/1.1"
@@ -206,11 +209,11 @@ class SyslogReceiver:
 class Proc:
     """fastlb or haproxy running on a configuration, with its output collected."""
 
-    def __init__(self, argv: list[str], sock_path: str | None):
+    def __init__(self, argv: list[str], sock_path: str | None, pass_fds: tuple[int, ...] = ()):
         self.sock_path = sock_path
         self.out: list[str] = []
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     cwd=ROOT)
+                                     cwd=ROOT, pass_fds=pass_fds)
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -312,9 +315,10 @@ class Lab:
         path.write_text(text)
         return str(path)
 
-    def fastlb(self, cfg_text: str, sock: str | None = None, ready_port: int | None = None) -> Proc:
+    def fastlb(self, cfg_text: str, sock: str | None = None, ready_port: int | None = None,
+               pass_fds: tuple[int, ...] = ()) -> Proc:
         cfg = self.write(cfg_text)
-        p = Proc([sys.executable, "-m", "fastlb", "-f", cfg, "-db"], sock)
+        p = Proc([sys.executable, "-m", "fastlb", "-f", cfg, "-db"], sock, pass_fds)
         self.items.append(p)
         self._wait_ready(p, sock, ready_port)
         return p

@@ -2,6 +2,7 @@
 sockets."""
 from __future__ import annotations
 
+import csv
 import re
 import socket
 import time
@@ -10,10 +11,9 @@ from health_lab import config, free_port, spread, wait_for
 
 
 def _stat(p, backend: str, server: str) -> dict[str, str]:
-    text = p.cli("show stat")
-    cols = text.splitlines()[0][2:].split(",")
-    row = next(r for r in text.splitlines() if r.startswith(f"{backend},{server},"))
-    return dict(zip(cols, row.split(",")))
+    rows = list(csv.reader(p.cli("show stat").splitlines()))
+    cols = [rows[0][0][2:], *rows[0][1:]]
+    return dict(zip(cols, next(r for r in rows[1:] if r[:2] == [backend, server])))
 
 
 def test_agent_replies_drive_state_weight_and_maxconn(lab, tmp_path):
@@ -176,3 +176,55 @@ backend b
     assert m, line
     # HAProxy bounds the whole check by min(timeout connect, inter) = 400 ms here
     assert 380 <= int(m.group(1)) < 900, line
+
+
+def test_observe_layer7_counts_5xx_answers(lab, tmp_path):
+    a1 = lab.http("a1")
+    a1.fail_prefix = "/fail"  # checks on /health pass, real traffic on /fail gets 500
+    fe = free_port()
+    sock = str(tmp_path / "s.sock")
+    p = lab.fastlb(config(lab.syslog.port, sock, f"""
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend app
+backend app
+    option httpchk GET /health
+    server a1 127.0.0.1:{a1.port} check inter 20s observe layer7 error-limit 3 on-error fail-check
+""", nbthread=1), sock, fe)
+    wait_for(lambda: _stat(p, "app", "a1")["check_status"] == "L7OK", what="first check")
+    # successes in between reset the count (pauses let the master sample each run apart)
+    for _ in range(3):
+        spread(fe, 2, "/fail")
+        time.sleep(0.3)
+        spread(fe, 2, "/ok")
+        time.sleep(0.3)
+    assert _stat(p, "app", "a1")["hanafail"] == "0"
+    spread(fe, 3, "/fail")
+    wait_for(lambda: _stat(p, "app", "a1")["hanafail"] == "1", what="one HANA event")
+    # fail-check: one failed check (health 4 -> 3), the server stays UP
+    assert _stat(p, "app", "a1")["status"] == "UP 2/3"
+    assert _stat(p, "app", "a1")["check_status"] == "HANA"
+    assert _stat(p, "app", "a1")["last_chk"].startswith("Detected ")
+    assert "Wrong http response" in _stat(p, "app", "a1")["last_chk"]
+
+
+def test_check_port_and_addr_options(lab, tmp_path):
+    svc = lab.http("svc")
+    side = lab.http("side")
+    fe = free_port()
+    sock = str(tmp_path / "s.sock")
+    p = lab.fastlb(config(lab.syslog.port, sock, f"""
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend app
+backend app
+    option httpchk GET /health
+    server a 127.0.0.1:{svc.port} check inter 200 port {side.port}
+    server b 127.0.0.1:{free_port()} check inter 200 addr 127.0.0.1 port {side.port}
+""", nbthread=1), sock, fe)
+    wait_for(lambda: side.hits.get("/health", 0) >= 4, what="checks on the check port")
+    assert svc.hits.get("/health", 0) == 0
+    assert _stat(p, "app", "a")["status"] == "UP" and _stat(p, "app", "b")["status"] == "UP"
+    assert f" {side.port} 127.0.0.1 - 0" in p.cli("show servers state app").splitlines()[3]
+    p.cli(f"set server app/a check-port {svc.port}")
+    wait_for(lambda: svc.hits.get("/health", 0) >= 1, what="checks moved by set server check-port")
