@@ -39,8 +39,9 @@ INFO_FIELDS = [
     ("SslFrontendSessionReuse_pct", "MGP", "u32"), ("SslBackendKeyRate", "MRP", "u32"),
     ("SslBackendMaxKeyRate", "MMP", "u32"), ("SslCacheLookups", "MCP", "u32"), ("SslCacheMisses", "MCP", "u32"),
     ("CompressBpsIn", "MRP", "u32"), ("CompressBpsOut", "MRP", "u32"), ("CompressBpsRateLim", "CLP", "u32"),
+    ("ZlibMemUsage", "MGP", "u32"), ("MaxZlibMemUsage", "CLP", "u32"),
     ("Tasks", "MGP", "u32"), ("Run_queue", "MGP", "u32"), ("Idle_pct", "MaP", "u32"), ("node", "COS", "str"),
-    ("Stopping", "MGP", "u32"), ("Jobs", "MGP", "u32"), ("Unstoppable Jobs", "MGP", "u32"),
+    ("description", "COS", "str"), ("Stopping", "MGP", "u32"), ("Jobs", "MGP", "u32"), ("Unstoppable Jobs", "MGP", "u32"),
     ("Listeners", "MGP", "u32"), ("ActivePeers", "MGP", "u32"), ("ConnectedPeers", "MGP", "u32"),
     ("DroppedLogs", "MGP", "u32"), ("BusyPolling", "MGP", "u32"), ("FailedResolutions", "MGP", "u32"),
     ("TotalBytesOut", "MGP", "u64"), ("TotalSplicdedBytesOut", "MGP", "u64"), ("BytesOutRate", "MRP", "u64"),
@@ -80,6 +81,8 @@ def info_values(ctx: Any) -> dict[str, Any]:
         "Jobs": cur + len(plan.listeners), "Listeners": len(plan.listeners), "DroppedLogs": logsend.dropped,
         "TotalBytesOut": bytes_out, "Build info": __version__, "Start_time_sec": int(ctx.start_time),
         "Tainted": "0",
+        # printed only when set, as HAProxy does (no zlib in fastlb)
+        "ZlibMemUsage": None, "MaxZlibMemUsage": None, "description": plan.config.global_.description,
     })
     return values
 
@@ -92,6 +95,8 @@ def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
         items = []
         for pos, (name, tags, vtype) in enumerate(INFO_FIELDS):
             v = values[name]
+            if v is None:
+                continue
             items.append({"field": {"pos": pos, "name": name}, "processNum": 1,
                           "tags": {"origin": statrows._ORIGINS[tags[0]], "nature": statrows._NATURES[tags[1]],
                                    "scope": statrows._SCOPES[tags[2]]},
@@ -99,8 +104,8 @@ def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
         return json.dumps(items, separators=(",", ":")) + "\n"
     if "typed" in opts:
         return "".join(f"{pos}.{name}.1:{tags}:{vtype}:{values[name]}\n"
-                       for pos, (name, tags, vtype) in enumerate(INFO_FIELDS))
-    return "".join(f"{name}: {values[name]}\n" for name, _, _ in INFO_FIELDS)
+                       for pos, (name, tags, vtype) in enumerate(INFO_FIELDS) if values[name] is not None)
+    return "".join(f"{name}: {values[name]}\n" for name, _, _ in INFO_FIELDS if values[name] is not None)
 
 
 @command("show stat [desc|json|no-maint|typed|up]*: report counters for each proxy and server")

@@ -81,6 +81,17 @@ for (_tags, _type), _names in _META_GROUPS.items():
 for _n in MODULE_COLUMNS:
     FIELD_META[_n] = ("MGP" if "open" in _n else "MCP", "u64")
 
+#: Where HAProxy tags a field differently depending on the kind of row.
+FIELD_META_BY_OBJ: dict[tuple[int, str], tuple[str, str]] = {
+    (1, "rate"): ("MGP", "u32"), (1, "rate_max"): ("MGP", "u32"),
+    (2, "act"): ("SGP", "u32"), (2, "bck"): ("SGP", "u32"),
+}
+
+
+def field_meta(typ: int, name: str) -> tuple[str, str]:
+    return FIELD_META_BY_OBJ.get((typ, name)) or FIELD_META.get(name, ("MGP", "u32"))
+
+
 _ORIGINS = {"M": "Metric", "S": "Status", "K": "Key", "C": "Config", "P": "Product"}
 _NATURES = {"A": "Age", "a": "Avg", "C": "Counter", "D": "Duration", "G": "Gauge", "L": "Limit", "M": "Max",
             "m": "Min", "N": "Name", "O": "Output", "R": "Rate", "T": "Time"}
@@ -312,7 +323,7 @@ def format_typed(rows: list) -> str:
     for typ, pid, sid, f in rows:
         letter = _OBJ[typ][0]
         for pos, name, v in _fields_with_pos(f):
-            tags, vtype = FIELD_META.get(name, ("MGP", "u32"))
+            tags, vtype = field_meta(typ, name)
             lines.append(f"{letter}.{pid}.{sid}.{pos}.{name}.1:{tags}:{vtype}:{v}\n")
         lines.append("\n")
     return "".join(lines)
@@ -323,7 +334,7 @@ def format_json(rows: list) -> str:
     for typ, pid, sid, f in rows:
         items = []
         for pos, name, v in _fields_with_pos(f):
-            tags, vtype = FIELD_META.get(name, ("MGP", "u32"))
+            tags, vtype = field_meta(typ, name)
             items.append({
                 "objType": _OBJ[typ][1], "proxyId": pid, "id": sid, "field": {"pos": pos, "name": name},
                 "processNum": 1,

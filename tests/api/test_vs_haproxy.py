@@ -233,3 +233,23 @@ backend tc4
     f = sorted(norm_msg(x) for x in logs["fastlb"].lines)
     assert f == h, "\n".join(difflib.unified_diff(h, f, "haproxy", "fastlb", lineterm=""))
     assert pong.received[0] == b"PING\r\n"
+
+
+def test_typed_and_info_shapes_agree(pair):
+    procs, _logs = pair
+
+    def typed_shape(text: str) -> set[tuple[str, ...]]:
+        out = set()
+        for line in text.splitlines():
+            if line:
+                key, tags, vtype, _value = line.split(":", 3)
+                obj, _iid, _sid, pos, name, _proc = key.split(".")
+                out.add((obj, pos, name, tags, vtype))
+        return out
+
+    h = typed_shape(procs["haproxy"].cli("show stat typed"))
+    f = typed_shape(procs["fastlb"].cli("show stat typed"))
+    assert f == h, "\n".join(f"{'fastlb ' if x in f else 'haproxy'} {x}" for x in sorted(f ^ h))
+    hi = [line.split(":", 3)[:3] for line in procs["haproxy"].cli("show info typed").splitlines() if line]
+    fi = [line.split(":", 3)[:3] for line in procs["fastlb"].cli("show info typed").splitlines() if line]
+    assert fi == hi
