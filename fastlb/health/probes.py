@@ -74,8 +74,8 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
         sock.setblocking(False)
         deadline = start + spec.conn_timeout_ms / 1000.0
         try:
-            await asyncio.wait_for(loop.sock_connect(sock, (spec.host, spec.port)),
-                                   max(0.0, deadline - loop.time()))
+            target = spec.host if spec.family == socket.AF_UNIX else (spec.host, spec.port)
+            await asyncio.wait_for(loop.sock_connect(sock, target), max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             return ProbeResult(CheckStatus.L4TOUT, duration_ms=elapsed())
         except OSError as exc:

@@ -156,11 +156,14 @@ class ServerRuntime:
         return self.port is None and self.family != socket.AF_UNIX
 
     def check_target(self, check: Check) -> tuple[int, str, int] | None:
-        """(family, host, port) a check connects to, or None when no port is known (a server
-        whose port comes from the client needs ``port``; HAProxy refuses that configuration)."""
-        host = check.addr or self.host
+        """(family, host, port) a check connects to (port 0 and the path as host for a UNIX
+        socket server), or None when no port is known (a server whose port comes from the
+        client needs ``port``; HAProxy refuses that configuration)."""
+        if self.family == socket.AF_UNIX and not check.addr and not check.port:
+            return socket.AF_UNIX, self.host, 0
+        host = check.addr or (self.host if self.family != socket.AF_UNIX else "127.0.0.1")
         port = check.port if check.port else self.port
-        if not port or self.family == socket.AF_UNIX and not check.addr:
+        if not port:
             return None
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         return family, host, port

@@ -228,3 +228,23 @@ backend app
     assert f" {side.port} 127.0.0.1 - 0" in p.cli("show servers state app").splitlines()[3]
     p.cli(f"set server app/a check-port {svc.port}")
     wait_for(lambda: svc.hits.get("/health", 0) >= 1, what="checks moved by set server check-port")
+
+
+def test_unix_socket_server_is_checked(lab, tmp_path):
+    path = str(tmp_path / "backend.sock")
+    fe = free_port()
+    sock = str(tmp_path / "s.sock")
+    lab.fastlb(config(lab.syslog.port, sock, f"""
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend app
+backend app
+    server u unix@{path} check inter 200
+""", nbthread=1), sock, fe)
+    line = lab.syslog.wait(r"Server app/u is DOWN")
+    assert 'reason: Layer4 connection problem, info: "No such file or directory"' in line
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(8)
+    lab.items.append(srv)
+    lab.syslog.wait(r"Server app/u is UP, reason: Layer4 check passed")
