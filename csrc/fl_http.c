@@ -504,3 +504,14 @@ int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg 
 	}
 	return ret;
 }
+
+int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n)
+{
+	int ret = 0;
+
+	for (long i = 0; i < n; i++) {
+		fl_http_msg_reset(m);
+		ret = fl_http_parse_response(buf, len, m, FL_HTTP_METH_GET, NULL);
+	}
+	return ret;
+}

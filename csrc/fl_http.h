@@ -75,8 +75,9 @@ int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
 
-/* Benchmark helper: parse the same request n times in a C loop; returns the last result. */
+/* Benchmark helpers: parse the same head n times in a C loop; return the last result. */
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
+int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);
 
 #ifdef __cplusplus
 }

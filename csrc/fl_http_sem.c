@@ -12,8 +12,9 @@
  *  - Transfer-Encoding in an HTTP/1.0 message: chunked as HAProxy 2.6 does, and no keep-alive.
  * Connection tokens, Expect: 100-continue and Upgrade count only from HTTP/1.1 on, where the RFC
  * says an HTTP/1.0 recipient ignores them (keep-alive excepted).
- * Host: several identical values collapse (HAProxy), different ones are an error; an absolute
- * target's authority must match Host (HAProxy 2.6 compares them without a default port).
+ * Host: several identical values collapse (HAProxy), different ones are an error; the authority of
+ * an absolute or CONNECT target must match Host (HAProxy 2.6 compares them without a default
+ * port: 80 for http, 443 for https and CONNECT).
  */
 #include <stdint.h>
 #include <string.h>
@@ -214,6 +215,7 @@ static int fl_http_target_form(const char *buf, struct fl_http_msg *m, int *sche
 			if (!fl_http_is(*p, FL_HTTP_C_DIGIT))
 				return FL_HTTP_E_TARGET_FORM;
 		m->flags |= FL_HTTP_F_AUTHORITY_FORM;
+		*scheme_port = 443;  /* HAProxy 2.6 takes "Host: x" for "CONNECT x:443" */
 		m->authority_off = m->target_off;
 		m->authority_len = m->target_len;
 		m->host_off = m->target_off;
@@ -346,7 +348,7 @@ int fl_http_sem_request(const char *buf, struct fl_http_msg *m)
 		}
 	}
 
-	if (flags & FL_HTTP_F_ABS_URI) {
+	if (flags & (FL_HTTP_F_ABS_URI | FL_HTTP_F_AUTHORITY_FORM)) {
 		if (host) {
 			const char *a = buf + m->host_off;
 			size_t na = fl_http_strip_default_port(a, m->host_len, scheme_port);
@@ -354,7 +356,7 @@ int fl_http_sem_request(const char *buf, struct fl_http_msg *m)
 			if (!fl_http_icase_equal(a, na, host, nh))
 				return fl_http_set_error(m, FL_HTTP_E_HOST_MISMATCH, buf, host);
 		}
-	} else if (!(flags & FL_HTTP_F_AUTHORITY_FORM) && host) {
+	} else if (host) {
 		m->host_off = (uint32_t)(host - buf);
 		m->host_len = (uint32_t)host_len;
 	}

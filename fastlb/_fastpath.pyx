@@ -4,6 +4,7 @@
 The engine keeps one ``Http1Head`` per connection and calls its cdef methods (or the C functions of
 ``_fl_http.pxd`` on ``head.msg``) with the receive buffer; nothing here builds Python objects on
 that path. The def functions below are for tests and benchmarks."""
+from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memset
 
@@ -52,6 +53,43 @@ cdef class Http1Head:
 
     def clear(self) -> None:
         self.reset()
+
+    def parse(self, bytes data not None, int kind, int req_method=FL_HTTP_METH_GET) -> int:
+        """Reset, then parse data whole as a request (kind 0), a response (1) or a header block (2);
+        the C return code. For fastlb.http1, which builds its objects with fields()/headers()."""
+        cdef const char *buf = data
+        cdef size_t length = len(data)
+        fl_http_msg_reset(&self.msg)
+        if kind == 0:
+            return fl_http_parse_request(buf, length, &self.msg, &self.limits)
+        if kind == 1:
+            return fl_http_parse_response(buf, length, &self.msg, req_method, &self.limits)
+        return fl_http_parse_headers(buf, length, &self.msg, &self.limits)
+
+    def fields(self) -> tuple:
+        """The scalar fields of the C struct, in fastlb.http1.MSG_FIELDS order."""
+        cdef fl_http_msg *m = &self.msg
+        return (m.nhdrs, m.method, m.minor, m.body, m.error, m.status, m.flags, m.head_len, m.start_off,
+                m.method_off, m.method_len, m.target_off, m.target_len, m.path_off, m.path_len,
+                m.authority_off, m.authority_len, m.host_off, m.host_len, m.reason_off, m.reason_len,
+                m.error_off, m.content_length)
+
+    def headers(self, bytes data not None) -> list:
+        """[(name, value)] as bytes, from the data that was parsed; folded values unfolded."""
+        cdef const char *buf = data
+        cdef size_t length = len(data)
+        cdef fl_http_hdr *h
+        cdef int i
+        out = []
+        for i in range(self.msg.nhdrs):
+            h = &self.hdrs[i]
+            if <size_t>h.name_off + h.name_len > length or <size_t>h.value_off + h.value_len > length:
+                raise ValueError("headers() needs the bytes that were parsed")
+            value = PyBytes_FromStringAndSize(buf + h.value_off, h.value_len)
+            if h.flags & FL_HTTP_HF_FOLDED:
+                value = value.replace(b"\r", b" ").replace(b"\n", b" ")
+            out.append((PyBytes_FromStringAndSize(buf + h.name_off, h.name_len), value))
+        return out
 
     def offsets(self) -> dict:
         """The C struct as a dict of ints (tests compare it with the cffi binding)."""
@@ -105,3 +143,48 @@ def set_simd_level(str level) -> str:
     """Force this module's scanning path (benchmarks): 'scalar', 'sse4.2', 'avx2' or 'best'."""
     cdef int want = {"scalar": 0, "sse4.2": 1, "sse42": 1, "avx2": 2, "best": -1}[level]
     return fl_http_simd_name(fl_http_simd_force(want)).decode()
+
+
+def bench_c_response_loop(bytes data not None, long n) -> int:
+    """Parse a response head n times in a C loop (fl_http_bench_parse_response)."""
+    cdef Http1Head head = Http1Head()
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef int ret
+    with nogil:
+        ret = fl_http_bench_parse_response(buf, length, &head.msg, n)
+    return ret
+
+
+def bench_cython_response_loop(bytes data not None, long n) -> int:
+    cdef Http1Head head = Http1Head()
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef long i
+    cdef int ret = 0
+    for i in range(n):
+        head.reset()
+        ret = head.parse_response(buf, length, FL_HTTP_METH_GET)
+    return ret
+
+
+def bench_chunked_loop(bytes data not None, long n) -> int:
+    """Decode a whole chunked body n times into a scratch buffer (input left intact); returns the
+    decoded size of the last run, or the error."""
+    cdef fl_http_chunked d
+    cdef const char *buf = data
+    cdef size_t length = len(data)
+    cdef size_t used = 0, olen = 0
+    cdef char *out = <char *>PyMem_Malloc(length if length else 1)
+    cdef long i
+    cdef int ret = 0
+    if out == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                fl_http_chunked_init(&d)
+                ret = fl_http_chunked_feed(&d, buf, length, &used, out, &olen)
+    finally:
+        PyMem_Free(out)
+    return <int>olen if ret == 0 else ret

@@ -203,3 +203,4 @@ cdef extern from "fl_http.h" nogil:
     const char *fl_http_simd_name(int level)
     int fl_http_simd_force(int level)
     int fl_http_bench_parse_request(const char *buf, size_t len, fl_http_msg *m, long n)
+    int fl_http_bench_parse_response(const char *buf, size_t len, fl_http_msg *m, long n)

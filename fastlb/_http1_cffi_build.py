@@ -127,6 +127,7 @@ int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
+int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);
 """
 
 ffibuilder = FFI()

@@ -1,8 +1,10 @@
-"""HTTP/1.x parsing for tools and tests, over the C parser (``csrc/fl_http*.c``) through cffi.
+"""HTTP/1.x parsing for tools and tests, over the C parser (``csrc/fl_http*.c``).
 
 The proxy's hot path does not come here: it calls the C functions from Cython with the raw
 buffer and offsets (``fastlb/_fl_http.pxd``). This module builds Python objects, which costs
-more than the parse itself; it is for tools, tests, fuzzing and cold paths.
+more than the parse itself; it is for tools, tests and cold paths. Heads are parsed through the
+Cython module (``_fastpath.Http1Head``, which also builds the header list: far cheaper than
+slicing from Python), chunked bodies and constants through the cffi binding.
 
 >>> req = parse_request(b"GET /a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
 >>> req.consumed, req.method, req.target, req.headers
@@ -10,10 +12,11 @@ more than the parse itself; it is for tools, tests, fuzzing and cold paths.
 """
 from __future__ import annotations
 
-import struct
 import threading
 from dataclasses import dataclass, field
 
+from ._fastpath import Http1Head
+from ._fastpath import set_simd_level as _fastpath_set_simd_level
 from ._http1_cffi import ffi, lib
 
 __all__ = [
@@ -40,9 +43,6 @@ DEFAULT_MAX_HEAD: int = lib.FL_HTTP_DEFAULT_MAX_HEAD
 DEFAULT_MAXHDR: int = lib.FL_HTTP_DEFAULT_MAXHDR
 _SIMD_LEVELS = {"scalar": lib.FL_HTTP_SIMD_SCALAR, "sse4.2": lib.FL_HTTP_SIMD_SSE42,
                 "sse42": lib.FL_HTTP_SIMD_SSE42, "avx2": lib.FL_HTTP_SIMD_AVX2}
-_HDR = struct.Struct("=IIIHBB")  # struct fl_http_hdr
-_FOLDED: int = lib.FL_HTTP_HF_FOLDED
-assert _HDR.size == ffi.sizeof("struct fl_http_hdr")
 _METHODS = {ffi.string(lib.fl_http_method_str(i)): i for i in range(1, lib.FL_HTTP_METH_COUNT)}
 
 
@@ -113,79 +113,70 @@ class Response:
     flags: int = field(repr=False)
 
 
-class _Head:
-    """A C message struct with its header array, for one parse."""
-
-    __slots__ = ("hdrs", "limits", "msg")
-
-    def __init__(self, max_head: int, maxhdr: int) -> None:
-        if not 0 < max_head < 2**32 or not 0 < maxhdr < 2**16:
-            raise ValueError("max_head must be in 1..2^32-1 and maxhdr in 1..65535")
-        self.hdrs = ffi.new("struct fl_http_hdr[]", maxhdr)
-        self.msg = ffi.new("struct fl_http_msg *")
-        self.limits = ffi.new("struct fl_http_limits *", {"max_head": max_head, "maxhdr": maxhdr})
-        lib.fl_http_msg_init(self.msg, self.hdrs, maxhdr)
-
-    def check(self, ret: int) -> int:
-        if ret == lib.FL_HTTP_INCOMPLETE:
-            raise IncompleteMessage("message head incomplete")
-        if ret == lib.FL_HTTP_INVALID:
-            raise _error(self.msg.error, self.msg.error_off)
-        return ret
-
-    def headers(self, data: bytes) -> list[tuple[bytes, bytes]]:
-        # One copy of the C array, unpacked by struct: much cheaper than a cdata access per field.
-        raw = ffi.buffer(self.hdrs, self.msg.nhdrs * _HDR.size)
-        out = []
-        for name_off, value_off, value_len, name_len, _id, flags in _HDR.iter_unpack(raw):
-            value = data[value_off:value_off + value_len]
-            if flags & _FOLDED:
-                value = value.replace(b"\r", b" ").replace(b"\n", b" ")
-            out.append((data[name_off:name_off + name_len], value))
-        return out
-
-
+_KIND_REQUEST, _KIND_RESPONSE, _KIND_HEADERS = 0, 1, 2
+_F_KEEPALIVE: int = lib.FL_HTTP_F_KEEPALIVE
+_F_AUTHORITY: int = lib.FL_HTTP_F_ABS_URI | lib.FL_HTTP_F_AUTHORITY_FORM
+_F_HAS_HOST: int = lib.FL_HTTP_F_HAS_HOST
+_F_UPGRADE: int = lib.FL_HTTP_F_UPGRADE
+_F_WEBSOCKET: int = lib.FL_HTTP_F_WEBSOCKET
+_F_EXPECT_100: int = lib.FL_HTTP_F_EXPECT_100
 _CACHE = threading.local()
 
 
-def _head(max_head: int, maxhdr: int) -> _Head:
-    """A reset _Head for these limits, reused per thread (allocating one costs more than a parse)."""
+def _head(max_head: int, maxhdr: int) -> Http1Head:
+    """An Http1Head for these limits, reused per thread (allocating one costs more than a parse)."""
     key = (max_head, maxhdr)
     head = getattr(_CACHE, "head", None)
     if head is None or getattr(_CACHE, "key", None) != key:
-        head = _CACHE.head = _Head(max_head, maxhdr)
+        if not 0 < max_head < 2**32 or not 0 < maxhdr < 2**16:
+            raise ValueError("max_head must be in 1..2^32-1 and maxhdr in 1..65535")
+        head = _CACHE.head = Http1Head(max_head, maxhdr)
         _CACHE.key = key
-    else:
-        lib.fl_http_msg_reset(head.msg)
     return head
 
 
-def _slice(data: bytes, off: int, length: int) -> bytes:
-    return data[off:off + length]
+_new = object.__new__
 
 
-def _request(head: _Head, data: bytes, consumed: int) -> Request:
-    m = head.msg
-    flags = m.flags
-    has_authority = flags & (lib.FL_HTTP_F_ABS_URI | lib.FL_HTTP_F_AUTHORITY_FORM)
-    has_host = has_authority or flags & lib.FL_HTTP_F_HAS_HOST
-    return Request(
-        consumed=consumed,
-        method=_slice(data, m.method_off, m.method_len),
-        target=_slice(data, m.target_off, m.target_len),
-        version=b"1.%d" % m.minor,
-        headers=head.headers(data),
-        path=_slice(data, m.path_off, m.path_len),
-        host=_slice(data, m.host_off, m.host_len) if has_host else None,
-        authority=_slice(data, m.authority_off, m.authority_len) if has_authority else None,
-        content_length=m.content_length if m.content_length >= 0 else None,
-        body=BODY_KINDS[m.body],
-        keep_alive=bool(flags & lib.FL_HTTP_F_KEEPALIVE),
-        upgrade=bool(flags & lib.FL_HTTP_F_UPGRADE),
-        websocket=bool(flags & lib.FL_HTTP_F_WEBSOCKET),
-        expect_continue=bool(flags & lib.FL_HTTP_F_EXPECT_100),
-        flags=flags,
-    )
+def _build(cls: type, fields: dict):
+    """A frozen dataclass instance from its complete field dict, without the generated __init__:
+    that one sets each field through object.__setattr__ and costs more than the parse itself.
+    Equality, repr and immutability are the dataclass's as usual."""
+    obj = _new(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def _check(head: Http1Head, ret: int) -> int:
+    if ret == lib.FL_HTTP_INCOMPLETE:
+        raise IncompleteMessage("message head incomplete")
+    if ret == lib.FL_HTTP_INVALID:
+        fields = head.fields()
+        raise _error(fields[4], fields[21])
+    return ret
+
+
+def _request(head: Http1Head, data: bytes, consumed: int) -> Request:
+    (_, _, minor, body, _, _, flags, _, _, method_off, method_len, target_off, target_len, path_off, path_len,
+     authority_off, authority_len, host_off, host_len, _, _, _, content_length) = head.fields()
+    has_authority = flags & _F_AUTHORITY
+    return _build(Request, {
+        "consumed": consumed,
+        "method": data[method_off:method_off + method_len],
+        "target": data[target_off:target_off + target_len],
+        "version": b"1.%d" % minor,
+        "headers": head.headers(data),
+        "path": data[path_off:path_off + path_len],
+        "host": data[host_off:host_off + host_len] if has_authority or flags & _F_HAS_HOST else None,
+        "authority": data[authority_off:authority_off + authority_len] if has_authority else None,
+        "content_length": content_length if content_length >= 0 else None,
+        "body": BODY_KINDS[body],
+        "keep_alive": bool(flags & _F_KEEPALIVE),
+        "upgrade": bool(flags & _F_UPGRADE),
+        "websocket": bool(flags & _F_WEBSOCKET),
+        "expect_continue": bool(flags & _F_EXPECT_100),
+        "flags": flags,
+    })
 
 
 def parse_request(data: bytes, *, max_head: int = DEFAULT_MAX_HEAD, maxhdr: int = DEFAULT_MAXHDR) -> Request:
@@ -193,8 +184,7 @@ def parse_request(data: bytes, *, max_head: int = DEFAULT_MAX_HEAD, maxhdr: int 
     (the body, if any, follows). Raises IncompleteMessage or InvalidMessage."""
     data = bytes(data)
     head = _head(max_head, maxhdr)
-    consumed = head.check(lib.fl_http_parse_request(data, len(data), head.msg, head.limits))
-    return _request(head, data, consumed)
+    return _request(head, data, _check(head, head.parse(data, _KIND_REQUEST)))
 
 
 def parse_response(data: bytes, *, request_method: bytes = b"GET", max_head: int = DEFAULT_MAX_HEAD,
@@ -204,19 +194,20 @@ def parse_response(data: bytes, *, request_method: bytes = b"GET", max_head: int
     data = bytes(data)
     head = _head(max_head, maxhdr)
     meth = _METHODS.get(request_method, lib.FL_HTTP_METH_OTHER)
-    consumed = head.check(lib.fl_http_parse_response(data, len(data), head.msg, meth, head.limits))
-    m = head.msg
-    return Response(
-        consumed=consumed,
-        version=b"1.%d" % m.minor,
-        status=m.status,
-        reason=_slice(data, m.reason_off, m.reason_len),
-        headers=head.headers(data),
-        content_length=m.content_length if m.content_length >= 0 else None,
-        body=BODY_KINDS[m.body],
-        keep_alive=bool(m.flags & lib.FL_HTTP_F_KEEPALIVE),
-        flags=m.flags,
-    )
+    consumed = _check(head, head.parse(data, _KIND_RESPONSE, meth))
+    (_, _, minor, body, _, status, flags, _, _, _, _, _, _, _, _, _, _, _, _, reason_off, reason_len, _,
+     content_length) = head.fields()
+    return _build(Response, {
+        "consumed": consumed,
+        "version": b"1.%d" % minor,
+        "status": status,
+        "reason": data[reason_off:reason_off + reason_len],
+        "headers": head.headers(data),
+        "content_length": content_length if content_length >= 0 else None,
+        "body": BODY_KINDS[body],
+        "keep_alive": bool(flags & _F_KEEPALIVE),
+        "flags": flags,
+    })
 
 
 def parse_headers(data: bytes, *, max_head: int = DEFAULT_MAX_HEAD,
@@ -224,7 +215,7 @@ def parse_headers(data: bytes, *, max_head: int = DEFAULT_MAX_HEAD,
     """Parse a header block alone (through its empty line): (bytes consumed, headers)."""
     data = bytes(data)
     head = _head(max_head, maxhdr)
-    consumed = head.check(lib.fl_http_parse_headers(data, len(data), head.msg, head.limits))
+    consumed = _check(head, head.parse(data, _KIND_HEADERS))
     return consumed, head.headers(data)
 
 
@@ -233,17 +224,16 @@ class RequestParser:
     complete lines already parsed, so a slow sender costs no rescans."""
 
     def __init__(self, *, max_head: int = DEFAULT_MAX_HEAD, maxhdr: int = DEFAULT_MAXHDR) -> None:
-        self._head = _Head(max_head, maxhdr)
+        self._head = Http1Head(max_head, maxhdr)
         self._buf = b""
 
     def feed(self, data: bytes) -> Request | None:
         """Add bytes; returns the request once its head is complete, else None."""
         self._buf += bytes(data)
-        ret = lib.fl_http_parse_request(self._buf, len(self._buf), self._head.msg, self._head.limits)
+        ret = self._head.feed_request(self._buf)
         if ret == lib.FL_HTTP_INCOMPLETE:
             return None
-        consumed = self._head.check(ret)
-        return _request(self._head, self._buf, consumed)
+        return _request(self._head, self._buf, _check(self._head, ret))
 
     @property
     def buffered(self) -> bytes:
@@ -306,7 +296,8 @@ def simd_level() -> str:
 
 
 def set_simd_level(level: str) -> str:
-    """Force a scanning path (tests, benchmarks); returns the one applied, never one the CPU
-    lacks. 'best' goes back to the best the CPU has."""
+    """Force a scanning path (tests, benchmarks) in both native modules; returns the one applied,
+    never one the CPU lacks. 'best' goes back to the best the CPU has."""
     lib.fl_http_simd_force(-1 if level == "best" else _SIMD_LEVELS[level])
+    _fastpath_set_simd_level("best" if level == "best" else simd_level())
     return simd_level()

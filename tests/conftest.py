@@ -8,6 +8,11 @@ import sys
 
 import pytest
 
+# Subprocesses started by the tests (python -m fastlb, python -c ...) run from the repository
+# root: without this, the source tree's fastlb/ (no compiled modules when the package was
+# installed with `pip install .`) would shadow the installed package.
+os.environ["PYTHONSAFEPATH"] = "1"
+
 SEED_DIR = os.environ.get(
     "FASTLB_SEED_DIR",
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "seed"),

@@ -301,7 +301,8 @@ class HashType:
     """``hash-type <method> <function> [<modifier>]``."""
 
     method: Literal["map-based", "consistent"] = "map-based"
-    function: Literal["sdbm", "djb2", "wt6", "crc32"] = "sdbm"
+    #: None when the line names no function: sdbm, plus avalanche for "consistent" (HAProxy)
+    function: Literal["sdbm", "djb2", "wt6", "crc32"] | None = None
     avalanche: bool = False
 
 

@@ -38,6 +38,7 @@ DEF TX_RSP_STARTED = 0x0020  # a response byte reached the client
 DEF TX_REUSED = 0x0040       # server connection came from the idle pool
 DEF TX_LOCAL = 0x0080        # response made by fastlb
 DEF TX_TUN_SRV_EOF = 0x0100  # tunnel: the server finished sending
+DEF TX_LOGGED = 0x0200       # this transaction's log line was emitted (log_http)
 
 DEF MAX_IOV = 4
 DEF SPLICE_MIN = 65536       # body bytes left before a Content-Length body goes zero-copy
@@ -97,6 +98,8 @@ cdef class HttpStream(Stream):
     cdef int in_progress
     cdef int again
     cdef uint32_t svc_head_len
+    cdef uint32_t rsp_off          # offset of the response head being processed (rules)
+    cdef fl_lb_str_t lb_hdr
 
     def __dealloc__(self):
         if self.own_hdrs != NULL:
@@ -123,7 +126,10 @@ cdef class HttpStream(Stream):
             self.again = 1
             return
         self.in_progress = 1
-        while not self.closed and guard < 16:
+        while not self.closed:
+            if guard >= 16:
+                self.w.defer(self.cep)       # budget used: continue next round
+                break
             guard += 1
             self.again = 0
             if not self.step() and not self.again:
@@ -165,6 +171,12 @@ cdef class HttpStream(Stream):
             if self.closed:
                 return False
         # end of transaction?
+        if self.rs_state == RS_DONE and self.rs_fwd == 0 and self.rs.len and self.local_rsp is None:
+            # bytes after the end of the response (a server sending a body with a 204, or more
+            # than it announced): drop them, and never reuse that connection
+            self.txf &= ~TX_SRV_KA
+            self.rs.len = 0
+            self.rs.head = 0
         if self.rs_state == RS_DONE and self.rs_fwd == 0 and self.rs.len == 0 and self.local_rsp is None \
                 and (self.rq_state == RQ_DONE or self.rq_state == RQ_CLOSED or (self.txf & TX_LOCAL)):
             self.end_transaction()
@@ -319,6 +331,29 @@ cdef class HttpStream(Stream):
         self.failed_srv = None
         self.persistent = 0
         self.assign_server()
+
+    cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
+        """uri / url_param / hdr() keys, read from the request head while it is in the buffer."""
+        cdef int i
+        cdef fl_http_hdr *h
+        cdef char *base
+        cdef bytes name
+        if self.rq.data == NULL or self.req.head_len == 0 or (self.txf & TX_REQ_SENT):
+            return               # head gone (retry after it was sent): round robin, as HAProxy
+        base = self.rq.data + self.rq.head
+        if self.be.lb.needs & 2:      # NEED_URI
+            key.uri = base + self.req.target_off
+            key.uri_len = self.req.target_len
+        if self.be.lb.needs & 4:      # NEED_HDR: the first line of the header is enough
+            name = self.be.lb.hdr_name
+            for i in range(self.req.nhdrs):
+                h = &self.req.hdrs[i]
+                if h.name_len == len(name) and strncasecmp(base + h.name_off, <const char *>name, h.name_len) == 0:
+                    self.lb_hdr.ptr = base + h.value_off
+                    self.lb_hdr.len = h.value_len
+                    key.hdrs = &self.lb_hdr
+                    key.nhdrs = 1
+                    break
 
     cdef bint target_has_prefix(self, bytes prefix) noexcept:
         cdef Py_ssize_t n = len(prefix)
@@ -797,6 +832,7 @@ cdef class HttpStream(Stream):
             self.local_off += r
             self.count_out(r)
             if self.local_off >= len(self.local_rsp):
+                self.rs_bytes_txn = len(self.local_rsp)   # for the log line (log_http)
                 self.local_rsp = None
                 self.local_off = 0
                 self.rs_state = RS_DONE
@@ -857,7 +893,7 @@ cdef class HttpStream(Stream):
         self.tc = -1
         self.tr = -1
         self.rs_state = RS_IDLE
-        self.txf = 0
+        self.txf &= TX_LOGGED   # keep "logged" until the next request: finish() must not log again
         self.req_line = None
         w.bufs.give(&self.rs)
         self.rs_fwd = 0
@@ -1033,8 +1069,10 @@ cdef class HttpStream(Stream):
 
     cdef void send_error(self, int status, bint keep_alive) noexcept:
         """Answer with fastlb's (HAProxy's) error page for `status`, or the errorfile."""
-        pages = self.be.errpages if self.be is not None else self.fe.errpages
-        page = pages.get(status)
+        # the backend's errorfile first, then the frontend's (which includes the defaults)
+        page = self.be.errpages.get(status) if self.be is not None else None
+        if page is None:
+            page = self.fe.errpages.get(status)
         if page is None:
             page = DEFAULT_ERRORS[500]
         self.send_local(<bytes>page, status, keep_alive)
@@ -1276,9 +1314,22 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
 
 
 cdef void log_http(Worker w, HttpStream s) noexcept:
-    """Hand a finished HTTP transaction's log fields to the Python log callback."""
+    """Hand a finished HTTP transaction's log fields to the Python log callback, once per
+    transaction (a connection closing right after a logged transaction logs nothing more).
+    Timers as HAProxy's: Ti idle before the request's first byte, TR from the first byte to the
+    complete head, Ta active time from the first byte, Tt total. beconn/srv_conn exclude this
+    stream (HAProxy logs after releasing the server slot). A request answered by a backend
+    service (stats page, exporter) logs as HAProxy's: server <STATS>, timers 0, state LR."""
     cdef int64_t tt = <int64_t>(w.now - s.t_accept)
-    cdef int64_t tq = <int64_t>((s.t_req_head if s.t_req_head else w.now) - s.t_accept)
+    cdef uint64_t start = s.t_req_start if s.t_req_start else s.t_accept
+    cdef int64_t ti = <int64_t>(start - s.t_accept)
+    cdef int64_t tq = <int64_t>(s.t_req_head - start) if s.t_req_head >= start and s.nreq else -1
+    cdef int held = 1 if s.srv_assigned else 0
+    cdef bint service = (s.txf & TX_LOCAL) and s.srv is None and s.be is not None \
+        and s.be.service_cb is not None and s.status < 500
+    if s.txf & TX_LOGGED:
+        return
+    s.txf |= TX_LOGGED
     try:
         w.log_cb({
             "mode": "http",
@@ -1287,17 +1338,21 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
             "frontend": s.fe.name,
             "listener": s.li.name,
             "backend": s.be.name if s.be is not None else s.fe.name,
-            "server": s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>",
-            "TR": tq, "Tw": s.tw, "Tc": s.tc, "Tr": s.tr, "Ta": tt, "Tt": tt,
+            "server": "<STATS>" if service else (
+                s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>"),
+            "Ti": ti, "TR": tq, "Tw": 0 if service else s.tw, "Tc": 0 if service else s.tc,
+            "Tr": 0 if service else s.tr, "Ta": tt - ti, "Tt": tt,
             "status": s.status,
-            "bytes_read": s.rs_bytes_txn if not (s.txf & TX_LOCAL) else len(s.local_rsp or b""),
+            "bytes_read": s.rs_bytes_txn if not (s.txf & TX_LOCAL) or s.local_rsp is None
+                          else len(s.local_rsp),
             "bytes_in": s.rq_bytes_txn,
-            "termination": chr(s.term_cause) + chr(s.term_state),
+            "termination": "LR" if service else chr(s.term_cause) + chr(s.term_state),
             "actconn": w.cur_conn, "feconn": s.fe.cur_conn,
-            "beconn": s.be.cur_conn if s.be is not None else 0,
-            "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
-            "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
+            "beconn": (s.be.cur_conn - held) if s.be is not None else 0,
+            "srv_conn": (s.srv.cur_conn - held) if s.srv is not None else 0,
+            "retries": (s.be.retries - s.tries_left) if s.be is not None and not service else 0,
             "request": s.req_line,
+            "req_captures": s.captures,
         })
     except Exception:
         pass

@@ -88,6 +88,8 @@ cdef class ServerRt:
     cdef list queue                   # streams waiting for a connection slot (FIFO)
     cdef list idle                    # idle HTTP connections (Endpoint) for reuse
     cdef int lb_index                 # index in the backend's balancer
+    cdef int lb_usable                # what the balancer was last told
+    cdef uint32_t lb_weight
     cdef Handler pool                 # IdleConnPool owning the idle connections
 
     cdef inline bint is_usable(self) noexcept:
@@ -123,7 +125,6 @@ cdef class BackendRt:
     cdef list backups
     cdef int allbackups
     cdef uint64_t state_gen_seen
-    cdef Py_ssize_t rr_next
     cdef fl_counters_t *cnt
     cdef list queue                      # streams waiting for any server
     cdef int cur_conn
@@ -137,7 +138,8 @@ cdef class BackendRt:
     cdef int redispatch                  # 0 = off; else HAProxy's interval (-1 = last retry)
     cdef int abortonclose
     cdef int conn_mode                   # CONN_KAL / CONN_SCL / CONN_CLO
-    cdef object lb                       # fastlb._lb.Balancer when present (Python object)
+    cdef Balancer lb                     # server selection (fastlb._lb, HAProxy-exact)
+    cdef int lb_hash                     # deterministic (hash) algorithm: queue on the server
     cdef XffConf xff                     # option forwardfor of the backend, or None
     cdef dict errpages                   # status -> full HTTP response (errorfile or default)
     cdef object plan
@@ -151,21 +153,20 @@ cdef class BackendRt:
         if not self.allbackups and self.backups:
             self.backups = self.backups[:1]
 
-    cdef ServerRt pick(self, ServerRt avoid):
-        """Choose a server for a new connection; None when no server is usable. Weighted round
-        robin over the usable active servers, or over the backups when none is left."""
-        cdef list pool = self.active if self.active else self.backups
-        cdef Py_ssize_t n = len(pool), i
+    cdef void sync_balancer(self, uint64_t now_ms) noexcept:
+        """Tell the balancer about servers whose usability or weight changed in shared memory."""
         cdef ServerRt s
-        if n == 0:
-            return None
-        for i in range(n):
-            s = <ServerRt>pool[(self.rr_next + i) % n]
-            if s is avoid and n > 1:
-                continue
-            self.rr_next = (self.rr_next + i + 1) % n
-            return s
-        return None
+        cdef int usable
+        cdef uint32_t weight
+        for s in self.servers:
+            usable = s.is_usable()
+            weight = s.state.eweight
+            if usable != s.lb_usable:
+                self.lb.c_set_usable(s.lb_index, usable, <int64_t>(now_ms // 1000))
+                s.lb_usable = usable
+            if weight != s.lb_weight and weight > 0:
+                self.lb.c_set_weight(s.lb_index, weight, <int64_t>(now_ms // 1000))
+                s.lb_weight = weight
 
 
 DEF CONN_KAL = 0

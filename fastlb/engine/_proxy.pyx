@@ -6,6 +6,8 @@ epoll set of its own (see _core.pxi for why), with server state and counters in 
 import socket as _socket
 
 from fastlb._fl_http cimport *
+from fastlb._lb cimport Balancer, fl_lb_key_t, fl_lb_str_t, fl_lb_key_clear, FL_LB_NOSRV, FL_LB_FULL, FL_LB_INTERNAL
+from fastlb._lb import Balancer as _Balancer
 
 from .errors import DEFAULT_ERRORS, error_pages
 
@@ -17,6 +19,8 @@ include "_stream.pxi"
 include "_worker.pxi"
 include "_tcp.pxi"
 include "_http.pxi"
+include "_acl.pxi"
+include "_compile.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
@@ -50,7 +54,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
         be.plan = bp
         be.xff = make_xff(bp.conf.forwardfor)
-        be.errpages = error_pages(bp.conf.errorfiles)
+        be.errpages = dict(bp.conf.errorfiles)
         for sp in bp.servers:
             s = ServerRt()
             s.slot = sp.slot
@@ -78,6 +82,7 @@ cdef void build_runtime(Worker w, plan) except *:
             be.servers.append(s)
             w.servers.append(s)
         be.rebuild()
+        make_balancer(be, w.now)
         w.backends.append(be)
         w.backends_by_name[be.name] = be
     for fp in plan.frontends:
@@ -99,7 +104,8 @@ cdef void build_runtime(Worker w, plan) except *:
         fe.plan = fp
         fe.xff = make_xff(fp.conf.forwardfor)
         fe.errpages = error_pages(fp.conf.errorfiles)
-        fe.router = fp.router
+        acls = compile_acls(w, fp.conf)
+        fe.router = compile_router(w, fp.conf, acls)
         fe.listeners = []
         for lp in fp.listeners:
             l = Listener()
@@ -121,3 +127,37 @@ cdef XffConf make_xff(ff):
     if ff is None:
         return None
     return XffConf(ff.header or "X-Forwarded-For", ff.if_none, ff.except_net)
+
+
+cdef void make_balancer(BackendRt be, uint64_t now_ms) except *:
+    """(Re)build the backend's balancer from its servers and its `balance`/`hash-type` lines."""
+    cdef ServerRt s
+    cdef int i
+    conf = be.plan.conf
+    bal = conf.balance
+    ht = conf.hash_type
+    algo = bal.algorithm
+    name = None
+    if algo == "url_param":
+        name = bal.url_param
+    elif algo == "hdr":
+        name = bal.header
+    elif algo == "rdp-cookie":
+        name = bal.rdp_cookie
+    servers = []
+    for i, x in enumerate(be.servers):
+        s = <ServerRt>x
+        s.lb_index = i
+        s.lb_usable = s.is_usable()
+        s.lb_weight = s.state.eweight
+        servers.append({"name": s.name, "id": s.id, "weight": s.lb_weight or s.conf_weight,
+                        "backup": bool(s.backup), "maxconn": s.state.maxconn, "maxqueue": s.state.maxqueue,
+                        "slowstart": 0, "usable": bool(s.lb_usable)})
+    be.lb = _Balancer(algo, servers,
+                      hash_type=ht.method, hash_function=ht.function,
+                      avalanche=ht.avalanche if ht.function else None,
+                      uri_len=bal.uri_len or 0, uri_depth=bal.uri_depth or 0, uri_whole=bal.uri_whole,
+                      uri_path_only=bal.uri_path_only, name=name, use_domain_only=bal.use_domain_only,
+                      draws=bal.random_draws or 2, allbackups=be.allbackups,
+                      hash_balance_factor=conf.hash_balance_factor or 0, now=now_ms // 1000)
+    be.lb_hash = algo in ("source", "uri", "url_param", "hdr", "rdp-cookie", "hash")

@@ -114,16 +114,25 @@ cdef class Stream(Handler):
         """Pick a server and connect, or queue, or fail with `on_connect_error`."""
         cdef ServerRt s
         cdef BackendRt be = self.be
+        cdef int r
         if self.srv is None:
-            s = be.pick(self.failed_srv)
-            if s is None:
+            if be.queue and not be.lb_hash:
+                # others wait already: keep the order (HAProxy does not let a newcomer pass)
+                self.enqueue_backend()
+                return
+            r = self.lb_pick(self.failed_srv.lb_index if self.failed_srv is not None else -1)
+            if r == FL_LB_FULL:
+                self.enqueue_backend()
+                return
+            if r < 0:
                 # every server down (or none configured): HAProxy's 503 / "SC" termination
                 self.set_term(b'S', b'C')
                 be.cnt.failed_conns += 1
                 self.on_connect_error()
                 return
+            s = <ServerRt>be.servers[r]
             self.srv = s
-            self.persistent = 0
+            self.persistent = be.lb_hash
             be.cnt.cum_lbconn += 1
             s.cnt.cum_lbconn += 1
         s = self.srv
@@ -139,6 +148,24 @@ cdef class Stream(Handler):
         self.take_server_slot()
         self.connect_server()
 
+    cdef int lb_pick(self, int avoid) noexcept:
+        """Ask the backend's balancer for a server index, with the key its algorithm needs."""
+        cdef fl_lb_key_t key
+        cdef sockaddr *sa = <sockaddr *>&self.caddr
+        fl_lb_key_clear(&key)
+        if self.be.lb.needs & 1:      # NEED_SRC
+            if sa.sa_family == AF_INET:
+                key.src = <const unsigned char *>&(<sockaddr_in *>sa).sin_addr
+                key.src_len = 4
+            elif sa.sa_family == AF_INET6:
+                key.src = (<sockaddr_in6 *>sa).sin6_addr.s6_addr
+                key.src_len = 16
+        self.fill_lb_key(&key)
+        return self.be.lb.pick(&key, avoid)
+
+    cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
+        pass
+
     cdef ServerRt pick_with_room(self):
         cdef ServerRt s
         cdef list pool = self.be.active if self.be.active else self.be.backups
@@ -152,6 +179,7 @@ cdef class Stream(Handler):
         if self.srv_assigned:
             return
         self.srv_assigned = 1
+        self.be.lb.take(s.lb_index)
         s.cnt.cum_sess += 1
         s.cnt.last_sess = self.t_accept_wall_us // 1000000
         s.cur_conn += 1
@@ -168,6 +196,7 @@ cdef class Stream(Handler):
         if not self.srv_assigned:
             return
         self.srv_assigned = 0
+        self.be.lb.release(s.lb_index)
         s.cur_conn -= 1
         self.be.cur_conn -= 1
         s.cnt.cur_sess = s.cur_conn

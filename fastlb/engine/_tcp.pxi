@@ -155,7 +155,7 @@ cdef class TcpStream(Stream):
             dst.shut_wr()
         if rounds >= PUMP_ROUNDS and ((src.flags & EP_CAN_READ) or d.buf.len or d.in_pipe):
             if dst.flags & EP_CAN_WRITE:
-                w.wake(src)                 # more to do: come back after the others
+                w.defer(src)                # more to do: come back after the others
         return <int>(moved if moved < 0x7fffffff else 0x7fffffff)
 
     cdef inline void count(self, fl_dir *d, int dir, ssize_t n) noexcept:
@@ -256,6 +256,8 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.s2c.splice_ok = 1
     s.be = l.fe.default_backend
     w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    if l.fe.router is not None:
+        s.be = (<Router>l.fe.router).route(s, s.be)
     if s.be is None:
         s.set_term(b'P', b'R')   # no backend: HAProxy closes ("PR"? it answers nothing in tcp)
         s.finish(False)

@@ -25,6 +25,7 @@ cdef class Worker:
     cdef BufPool bufs
     cdef PipePool pipes
     cdef list pending                     # Endpoints to run again without a new event
+    cdef list deferred                    # Endpoints that used their budget: run next round
     cdef list graveyard                   # closed Endpoints, kept alive until the round ends
     cdef readonly list listeners
     cdef readonly list frontends
@@ -71,6 +72,7 @@ cdef class Worker:
         self.bufs = BufPool(plan.bufsize)
         self.pipes = PipePool(plan.pipesize, plan.maxpipes)
         self.pending = []
+        self.deferred = []
         self.graveyard = []
         self.listeners = []
         self.frontends = []
@@ -161,6 +163,12 @@ cdef class Worker:
         self.stopping = 1
         self.graveyard.clear()
 
+    def shutdown_unstarted(self):
+        """Release a worker that was built but never started (a configuration check)."""
+        if self.epfd >= 0:
+            close(self.epfd)
+            self.epfd = -1
+
     def shutdown(self):
         self.loop.remove_reader(self.epfd)
         if self.tick_handle is not None:
@@ -209,6 +217,11 @@ cdef class Worker:
         """Run the endpoint's owner again in this round (work left without a new event)."""
         self.pending.append(ep)
 
+    cdef inline void defer(self, Endpoint ep) noexcept:
+        """Run the endpoint's owner again in the next round: a stream that used its budget of
+        work for one event lets the others run first (edge-triggered: no new event will come)."""
+        self.deferred.append(ep)
+
     cdef void round(self, int timeout) noexcept:
         cdef int n, i, loops = 0
         cdef Endpoint ep
@@ -241,6 +254,14 @@ cdef class Worker:
             if self.graveyard:
                 self.graveyard = []
             loops += 1
+            if self.deferred:
+                self.pending = self.deferred
+                self.deferred = []
+                if loops < 4:
+                    continue
+                # keep the bulk going after the loop has looked at its other sources
+                self.loop.call_soon(self._on_epoll)
+                break
             if n < MAX_EVENTS or loops >= 4:
                 break
         if self.stopping:
@@ -253,11 +274,7 @@ cdef class Worker:
             s.refresh_addr()
         for be in self.backends:
             be.rebuild()
-            if be.lb is not None:
-                try:
-                    be.lb.sync_states()
-                except Exception:
-                    pass
+            be.sync_balancer(self.now)
             # a server that came back or got room may serve queued streams
             self.dequeue_backend(be)
 
@@ -384,7 +401,9 @@ cdef class Worker:
                 "Tw": s.tw, "Tc": s.tc, "Tt": tt,
                 "bytes_read": s.bytes_out, "bytes_in": s.bytes_in,
                 "termination": chr(s.term_cause) + chr(s.term_state),
-                "actconn": self.cur_conn, "feconn": s.fe.cur_conn,
+                # called after end_accounting(): this stream no longer counts in cur_conn, while
+                # HAProxy's actconn/feconn still include it and its beconn/srv_conn do not
+                "actconn": self.cur_conn + 1, "feconn": s.fe.cur_conn + 1,
                 "beconn": s.be.cur_conn if s.be is not None else 0,
                 "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
                 "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
@@ -431,6 +450,7 @@ cdef class Worker:
         be.servers.append(s)
         self.servers.append(s)
         be.rebuild()
+        make_balancer(be, self.now)
 
     def del_server(self, str backend, str name):
         """Remove a server that is in maintenance and serves nothing (HAProxy's conditions)."""
@@ -451,6 +471,7 @@ cdef class Worker:
             be.servers.remove(s)
             self.servers.remove(s)
             be.rebuild()
+            make_balancer(be, self.now)
             return
         raise KeyError(f"No such server '{backend}/{name}'.")
 

@@ -107,7 +107,6 @@ class FrontendPlan:
     t_http_keep_alive: int
     t_tunnel: int
     conn_mode: str
-    router: object = None  # compiled use_backend rules (engine Router), None = default backend only
 
 
 @dataclass

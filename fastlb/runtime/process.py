@@ -207,6 +207,15 @@ class Master:
         return self.exit_code
 
 
+def check_rules(plan: Plan) -> None:
+    """Compile the routing rules once in the master, so that a rule the engine cannot run is
+    reported before any worker starts (workers compile their own copy)."""
+    from ..engine._proxy import Worker
+
+    shm = init_shared_state(plan)
+    Worker(None, plan, shm.mm, 0).shutdown_unstarted()
+
+
 def daemonize() -> None:
     """Detach from the terminal: fork, setsid, fork, stdio to /dev/null."""
     if os.fork() > 0:
@@ -285,6 +294,12 @@ def run(config: Config, opts: Any) -> int:
             if not daemon:
                 listeners.close()
                 return 1
+    try:
+        check_rules(plan)
+    except Exception as exc:  # noqa: BLE001 - any compile failure is a configuration error
+        alert(f"config : {exc}")
+        listeners.close()
+        return 1
     master = Master(plan, listeners, opts)
     master.shm.start_time = int(time.time())
     attach_master_services(master, stats_sockets, quiet)  # fastlb.health + fastlb.api

@@ -21,6 +21,15 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(loop, plan, shm.mm, index)
+    # -- statistics pages and logs (fastlb.stats, fastlb.logs) --------------------------------
+    from ..logs import make_log_callback
+    from ..stats import install_worker_services
+
+    install_worker_services(worker, plan, shm, loop)
+    log_cb = make_log_callback(plan, index)
+    if log_cb is not None:
+        worker.set_log_callback(log_cb)
+    # -- end of statistics and logs -------------------------------------------------------------
     worker.start(listen_fds)
     if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
         from ..api.ipc import WorkerControl

@@ -164,6 +164,8 @@ REQUESTS: list[Case] = [
     Case("absolute_uri_other_host", b"GET http://x.com/p HTTP/1.1\r\nHost: y.com\r\n\r\n", "HOST_MISMATCH"),
     Case("absolute_uri_other_port", b"GET http://x.com:81/p HTTP/1.1\r\nHost: x.com\r\n\r\n",
          "HOST_MISMATCH"),
+    Case("connect_host_default_port", b"CONNECT x.com:443 HTTP/1.1\r\nHost: x.com\r\n\r\n", "ok"),
+    Case("connect_other_host", b"CONNECT x.com:443 HTTP/1.1\r\nHost: y.com:443\r\n\r\n", "HOST_MISMATCH"),
     Case("absolute_uri_userinfo_trick", b"GET http://x.com@y.com/ HTTP/1.1\r\nHost: x.com\r\n\r\n",
          "HOST_MISMATCH"),
     # --- Upgrade ---
@@ -188,7 +190,6 @@ HAPROXY_DIFFERENCES: dict[str, str] = {
     "value_nul": "RFC 9110 5.5: NUL in a field value is invalid; HAProxy 2.6 forwards it",
     "value_ctl": "RFC 9110 5.5: control characters are not field-content; HAProxy forwards them",
     "value_del": "RFC 9110 5.5: DEL is not field-content; HAProxy forwards it",
-    "te_form_feed": "same as value_ctl: a control character in the value",
     "two_spaces": "RFC 9112 3: one SP; HAProxy takes runs of whitespace, a second reading of the "
                   "request line is a smuggling vector",
     "tab_separator": "as two_spaces",
@@ -202,6 +203,8 @@ HAPROXY_DIFFERENCES: dict[str, str] = {
                          "lets a server refuse it and a proxy in front of others should",
     "obs_fold": "RFC 9112 5.2: obs-fold in a request is refused here; HAProxy unfolds it",
     "te_obs_fold": "as obs_fold (HAProxy makes it part of the previous value)",
+    "absolute_uri_empty_host": "RFC 9110 4.2.1: an http URI with an empty host is invalid and must be "
+                               "refused; HAProxy 2.6 forwards it",
     "head_at_limit": "HAProxy's limit is on its internal HTX form, ~90 bytes smaller than the raw "
                      "15360 bytes counted here",
 }

@@ -231,3 +231,20 @@ def test_parse_headers_block_alone() -> None:
     assert http1.parse_headers(b"\r\n") == (2, [])
     with pytest.raises(http1.InvalidMessage):
         http1.parse_headers(b"A: 1\r\n folded\r\n\r\n")
+
+
+def test_result_objects_are_complete_frozen_dataclasses() -> None:
+    """parse_* build their results without __init__ (speed): every field is there, and they
+    compare equal to the same values built the usual way, and stay immutable."""
+    import dataclasses
+
+    req = http1.parse_request(BROWSER)
+    names = [f.name for f in dataclasses.fields(http1.Request)]
+    assert set(vars(req)) == set(names)
+    assert req == http1.Request(**{n: getattr(req, n) for n in names})
+    resp = http1.parse_response(b"HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n")
+    names = [f.name for f in dataclasses.fields(http1.Response)]
+    assert set(vars(resp)) == set(names)
+    assert resp == http1.Response(**{n: getattr(resp, n) for n in names})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        req.method = b"POST"  # type: ignore[misc]

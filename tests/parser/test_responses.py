@@ -87,3 +87,16 @@ def test_bad_status_line_fails_before_line_end() -> None:
         http1.parse_response(b"HTTP/1.1 2x")
     with pytest.raises(http1.InvalidMessage):
         http1.parse_response(b"HTTX")
+
+
+def test_fold_arriving_in_a_later_read() -> None:
+    """A continuation line parsed by a resumed call extends the header parsed by an earlier one."""
+    hdrs = ffi.new("struct fl_http_hdr[]", 4)
+    m = ffi.new("struct fl_http_msg *")
+    lib.fl_http_msg_init(m, hdrs, 4)
+    first = b"HTTP/1.1 200 OK\r\nX: a\r\n"
+    full = first + b" b\r\nContent-Length: 0\r\n\r\n"
+    assert lib.fl_http_parse_response(first, len(first), m, lib.FL_HTTP_METH_GET, ffi.NULL) == lib.FL_HTTP_INCOMPLETE
+    assert lib.fl_http_parse_response(full, len(full), m, lib.FL_HTTP_METH_GET, ffi.NULL) == len(full)
+    assert m.nhdrs == 2 and hdrs[0].flags & lib.FL_HTTP_HF_FOLDED
+    assert full[hdrs[0].value_off:hdrs[0].value_off + hdrs[0].value_len] == b"a\r\n b"

@@ -79,10 +79,12 @@ def test_best_level_matches_cpu_flags() -> None:
 
 
 @pytest.mark.parametrize("level", ["scalar", "sse42", "avx2", "bogus"])
-def test_environment_variable_forces_a_level(level: str) -> None:
+def test_environment_variable_forces_a_level(level: str, tmp_path) -> None:
+    # cwd elsewhere: from the source tree, "python -c" would import its unbuilt fastlb/
     env = dict(os.environ, FASTLB_SIMD=level)
     code = "from fastlb import http1; print(http1.simd_level())"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     names = {"scalar": "scalar", "sse42": "sse4.2", "avx2": "avx2", "bogus": AVAILABLE[-1]}
     want = names[level]
     if want not in AVAILABLE:  # never a level the CPU lacks
@@ -90,11 +92,11 @@ def test_environment_variable_forces_a_level(level: str) -> None:
     assert out.stdout.strip() == want
 
 
-def test_fastlb_vv_reports_the_level() -> None:
+def test_fastlb_vv_reports_the_level(tmp_path) -> None:
     env = dict(os.environ, FASTLB_SIMD="scalar")
     out = subprocess.run([sys.executable, "-m", "fastlb", "-vv"], env=env, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout
     assert "HTTP parser SIMD level : scalar" in out
     out = subprocess.run([sys.executable, "-m", "fastlb", "-vv"], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout
     assert f"HTTP parser SIMD level : {AVAILABLE[-1]}" in out

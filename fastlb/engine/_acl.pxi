@@ -1,0 +1,462 @@
+# ACLs and the rules that use them (use_backend, http-request, http-response, tcp-request),
+# compiled once per worker from the configuration into fetch + matcher objects.
+#
+# Matching semantics follow HAProxy's configuration manual (7.1): str/sub/beg/end/dir/dom/reg/
+# len/int/ip/found/bool, -i, several patterns OR, several `acl` lines of one name OR, a condition
+# is an OR of AND-terms. Fetches read the request parsed by the C parser in place; a string sample
+# becomes a bytes object only when a matcher needs one.
+
+import re as _re
+
+# sample fetch kinds
+DEF F_PATH = 1
+DEF F_URL = 2
+DEF F_QUERY = 3
+DEF F_BASE = 4
+DEF F_METHOD = 5
+DEF F_HDR = 6          # comma-separated values of a header, each one a sample
+DEF F_FHDR = 7         # full header values
+DEF F_HDR_CNT = 8
+DEF F_COOK = 9
+DEF F_COOK_CNT = 10
+DEF F_URL_PARAM = 11
+DEF F_SRC = 12
+DEF F_DST = 13
+DEF F_SRC_PORT = 14
+DEF F_DST_PORT = 15
+DEF F_NBSRV = 16
+DEF F_CONST_BOOL = 17
+DEF F_REQ_VER = 18
+DEF F_REQ_LEN = 19
+DEF F_FE_NAME = 20
+DEF F_BE_NAME = 21
+DEF F_HTTP_FIRST_REQ = 22
+DEF F_FE_CONN = 23
+DEF F_BE_CONN = 24
+DEF F_HDR_NAMES = 25
+DEF F_CONST_INT = 26
+DEF F_CONST_STR = 27
+DEF F_SRV_IS_UP = 28
+DEF F_CONNSLOTS = 29
+DEF F_QUEUE = 30
+DEF F_PATHQ = 31
+DEF F_STATUS = 32      # response status (http-response rules)
+DEF F_RES_HDR = 33     # response header (http-response rules)
+DEF F_RES_FHDR = 34
+DEF F_RES_HDR_CNT = 35
+
+# how a fetch's samples are compared
+DEF M_STR = 1
+DEF M_SUB = 2
+DEF M_BEG = 3
+DEF M_END = 4
+DEF M_DIR = 5
+DEF M_DOM = 6
+DEF M_REG = 7
+DEF M_LEN = 8
+DEF M_INT = 9
+DEF M_IP = 10
+DEF M_FOUND = 11
+DEF M_BOOL = 12
+
+
+cdef class Fetch:
+    cdef int kind
+    cdef bytes arg                 # header / cookie / parameter name (headers lower-cased)
+    cdef int occ                   # hdr(name,occ): 0 = every occurrence, >0 from first, <0 from last
+    cdef object const              # constant sample
+    cdef object be                 # BackendRt for nbsrv(), connslots...
+    cdef ServerRt srv              # srv_is_up(b/s)
+    cdef readonly bint multi       # yields several samples
+    cdef readonly str out          # 'str' | 'int' | 'ip' | 'bool'
+
+    cdef list samples(self, Stream s):
+        """Every sample of this fetch for stream `s` (empty list: not found)."""
+        cdef HttpStream h
+        cdef object v
+        if self.kind == F_SRC or self.kind == F_DST or self.kind == F_SRC_PORT or self.kind == F_DST_PORT:
+            return self.l4(s)
+        if self.kind == F_NBSRV:
+            return [len((<BackendRt>self.be).active) + len((<BackendRt>self.be).backups)
+                    if self.be is not None else len(s.be.active) + len(s.be.backups)]
+        if self.kind == F_CONST_BOOL or self.kind == F_CONST_INT or self.kind == F_CONST_STR:
+            return [self.const]
+        if self.kind == F_FE_NAME:
+            return [s.fe.name.encode()]
+        if self.kind == F_BE_NAME:
+            return [s.be.name.encode()] if s.be is not None else []
+        if self.kind == F_FE_CONN:
+            return [s.fe.cur_conn]
+        if self.kind == F_BE_CONN:
+            be = self.be if self.be is not None else s.be
+            return [(<BackendRt>be).cur_conn] if be is not None else []
+        if self.kind == F_SRV_IS_UP:
+            return [self.srv.is_up()]
+        if self.kind == F_CONNSLOTS or self.kind == F_QUEUE:
+            return [self.backend_number(s)]
+        if not isinstance(s, HttpStream):
+            return []
+        h = <HttpStream>s
+        return fetch_l7(h, self)
+
+    cdef int backend_number(self, Stream s):
+        cdef BackendRt be = <BackendRt>(self.be if self.be is not None else s.be)
+        cdef ServerRt x
+        cdef int n = 0
+        if be is None:
+            return 0
+        if self.kind == F_QUEUE:
+            n = len(be.queue)
+            for x in be.servers:
+                n += len(x.queue)
+            return n
+        for x in be.active:
+            if x.state.maxconn:
+                n += <int>x.state.maxconn - x.cur_conn
+            else:
+                return -1   # unlimited
+        return n
+
+    cdef list l4(self, Stream s):
+        cdef sockaddr_in6 a
+        cdef socklen_t alen = sizeof(a)
+        cdef sockaddr *sa
+        if self.kind == F_SRC or self.kind == F_SRC_PORT:
+            sa = <sockaddr *>&s.caddr
+        else:
+            if s.cep is None or s.cep.fd < 0 or getsockname(s.cep.fd, <sockaddr *>&a, &alen) < 0:
+                return []
+            sa = <sockaddr *>&a
+        if sa.sa_family == AF_INET:
+            if self.kind == F_SRC_PORT or self.kind == F_DST_PORT:
+                return [ntohs((<sockaddr_in *>sa).sin_port)]
+            return [(4, (<char *>&(<sockaddr_in *>sa).sin_addr)[:4])]
+        if sa.sa_family == AF_INET6:
+            if self.kind == F_SRC_PORT or self.kind == F_DST_PORT:
+                return [ntohs((<sockaddr_in6 *>sa).sin6_port)]
+            return [(6, (<char *>(<sockaddr_in6 *>sa).sin6_addr.s6_addr)[:16])]
+        return []
+
+
+cdef class Matcher:
+    cdef int kind
+    cdef bint icase
+    cdef frozenset exact           # str
+    cdef tuple strs                # beg/end/sub/dir/dom patterns
+    cdef list regexes
+    cdef list ranges               # int/len: (lo, hi) inclusive, None = open
+    cdef list nets                 # ip: (version, network int, mask int)
+
+    cdef bint test(self, object v):
+        cdef bytes b
+        cdef Py_ssize_t n
+        if self.kind == M_FOUND:
+            return True
+        if self.kind == M_BOOL:
+            return bool(v)
+        if self.kind == M_INT:
+            if isinstance(v, bytes):
+                try:
+                    v = int(v)
+                except ValueError:
+                    return False
+            elif isinstance(v, bool):
+                v = int(v)
+            return self.in_ranges(v)
+        if self.kind == M_LEN:
+            if not isinstance(v, bytes):
+                v = str(v).encode()
+            return self.in_ranges(len(v))
+        if self.kind == M_IP:
+            return self.ip_match(v)
+        if isinstance(v, bytes):
+            b = <bytes>v
+        elif isinstance(v, tuple):
+            b = ip_text(v)
+        else:
+            b = str(v).encode()
+        if self.kind == M_REG:
+            for r in self.regexes:
+                if r.search(b) is not None:
+                    return True
+            return False
+        if self.icase:
+            b = b.lower()
+        if self.kind == M_STR:
+            return b in self.exact
+        if self.kind == M_BEG:
+            for p in self.strs:
+                if b.startswith(p):
+                    return True
+            return False
+        if self.kind == M_END:
+            for p in self.strs:
+                if b.endswith(p):
+                    return True
+            return False
+        if self.kind == M_SUB:
+            for p in self.strs:
+                if p in b:
+                    return True
+            return False
+        if self.kind == M_DIR:
+            for p in self.strs:
+                if word_match(b, p, b"/"):
+                    return True
+            return False
+        if self.kind == M_DOM:
+            for p in self.strs:
+                if word_match(b, p, b"./:?"):
+                    return True
+            return False
+        return False
+
+    cdef bint in_ranges(self, object v):
+        for lo, hi in self.ranges:
+            if (lo is None or v >= lo) and (hi is None or v <= hi):
+                return True
+        return False
+
+    cdef bint ip_match(self, object v):
+        cdef int ver
+        if isinstance(v, bytes):
+            v = parse_ip_sample(v)
+            if v is None:
+                return False
+        ver, raw = v
+        val = int.from_bytes(raw, "big")
+        for nver, net, mask in self.nets:
+            if nver == ver:
+                if (val & mask) == net:
+                    return True
+            elif nver == 4 and ver == 6:
+                # IPv4 pattern against ::ffff:a.b.c.d, ::a.b.c.d or 2002:a.b.c.d::
+                if raw[:12] == b"\0" * 10 + b"\xff\xff" or raw[:12] == b"\0" * 12:
+                    v4 = int.from_bytes(raw[12:], "big")
+                elif raw[:2] == b"\x20\x02":
+                    v4 = int.from_bytes(raw[2:6], "big")
+                else:
+                    continue
+                if (v4 & mask) == net:
+                    return True
+            elif nver == 6 and ver == 4:
+                v6 = (0xffff << 32) | val
+                if (v6 & mask) == net:
+                    return True
+        return False
+
+
+cdef bint word_match(bytes s, bytes p, bytes delims):
+    """True if `p` occurs in `s` with a delimiter (or the string's edge) on both sides."""
+    cdef Py_ssize_t i = 0, n = len(p), ls = len(s)
+    if n == 0:
+        return False
+    while True:
+        i = s.find(p, i)
+        if i < 0:
+            return False
+        if (i == 0 or s[i - 1] in delims) and (i + n == ls or s[i + n] in delims):
+            return True
+        i += 1
+
+
+cdef bytes ip_text(tuple v):
+    import ipaddress
+    return str(ipaddress.ip_address(v[1])).encode()
+
+
+cdef object parse_ip_sample(bytes b):
+    import ipaddress
+    try:
+        a = ipaddress.ip_address(b.strip().decode())
+    except ValueError:
+        return None
+    return (a.version, a.packed)
+
+
+cdef class AclPart:
+    """One `acl` line: a fetch and a matcher."""
+    cdef Fetch fetch
+    cdef Matcher m
+
+    cdef bint eval(self, Stream s):
+        cdef list vals = self.fetch.samples(s)
+        for v in vals:
+            if self.m.test(v):
+                return True
+        return False
+
+
+cdef class Acl:
+    """All the `acl` lines of one name (OR)."""
+    cdef readonly str name
+    cdef list parts
+
+    cdef bint eval(self, Stream s):
+        cdef AclPart p
+        for p in self.parts:
+            if p.eval(s):
+                return True
+        return False
+
+
+cdef class Cond:
+    """`if`/`unless` condition: OR of AND-terms of (negated?, Acl)."""
+    cdef list terms                # list of tuples ((negate, Acl), ...)
+    cdef bint unless
+    cdef readonly str text
+
+    cdef bint eval(self, Stream s):
+        cdef bint ok = False
+        cdef Acl a
+        for conj in self.terms:
+            ok = True
+            for neg, a in conj:
+                if a.eval(s) == neg:
+                    ok = False
+                    break
+            if ok:
+                break
+        return ok != self.unless
+
+
+cdef class RuleRouter(Router):
+    """use_backend rules, first match wins. Runs of simple rules (one positive ACL on the same
+    path/url fetch, exact or prefix patterns) are merged into one lookup table, so that a
+    thousand such rules cost about as much as one."""
+    cdef list rules                # (Cond or None, BackendRt or None, dynamic name or None)
+    cdef list blocks               # ("table", fetch, icase, exact dict, prefix dicts by length) | ("rule", i)
+
+    cdef BackendRt route(self, Stream s, BackendRt default):
+        cdef Cond c
+        for blk in self.blocks:
+            if blk[0] == "rule":
+                c, be = self.rules[blk[1]][0], self.rules[blk[1]][1]
+                if c is None or c.eval(s):
+                    return <BackendRt>be
+            else:
+                be = self.lookup(blk, s)
+                if be is not None:
+                    return <BackendRt>be
+        return default
+
+    cdef object lookup(self, tuple blk, Stream s):
+        cdef Fetch f = <Fetch>blk[1]
+        cdef dict exact = blk[3]
+        cdef list by_len = blk[4]
+        cdef object best = None
+        cdef int best_i = 1 << 30
+        vals = f.samples(s)
+        for v in vals:
+            if not isinstance(v, bytes):
+                continue
+            b = (<bytes>v).lower() if blk[2] else <bytes>v
+            hit = exact.get(b)
+            if hit is not None and hit[0] < best_i:
+                best_i, best = hit
+            for plen, table in by_len:
+                if plen > len(b):
+                    break
+                hit = table.get(b[:plen])
+                if hit is not None and hit[0] < best_i:
+                    best_i, best = hit
+        return best
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer-7 fetches: read the request (or response) head in place.
+
+cdef inline bytes head_slice(char *base, uint32_t off, uint32_t n):
+    return base[off:off + n]
+
+
+cdef list fetch_l7(HttpStream h, Fetch f):
+    cdef char *base = h.rq.data + h.rq.head
+    cdef fl_http_msg *m = &h.req
+    cdef bytes path, v
+    cdef int i, k
+    cdef fl_http_hdr *hd
+    cdef list out
+    cdef Py_ssize_t q
+    if f.kind == F_STATUS:
+        return [h.rsp.status] if h.rsp.status else []
+    if f.kind == F_RES_HDR or f.kind == F_RES_FHDR or f.kind == F_RES_HDR_CNT:
+        return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f, f.kind - F_RES_HDR + F_HDR)
+    if h.rq.data == NULL or m.head_len == 0:
+        return []
+    if f.kind == F_PATH or f.kind == F_QUERY or f.kind == F_BASE or f.kind == F_URL_PARAM or f.kind == F_PATHQ:
+        path = head_slice(base, m.path_off, m.path_len)
+        q = path.find(b"?")
+        if f.kind == F_PATHQ:
+            return [path]
+        if f.kind == F_QUERY:
+            return [path[q + 1:]] if q >= 0 else []
+        if f.kind == F_URL_PARAM:
+            if q < 0:
+                return []
+            return url_params(path[q + 1:], f.arg)
+        if q >= 0:
+            path = path[:q]
+        if f.kind == F_BASE:
+            if m.host_len == 0:
+                return [path]
+            return [head_slice(base, m.host_off, m.host_len) + path]
+        return [path]
+    if f.kind == F_URL:
+        return [head_slice(base, m.target_off, m.target_len)]
+    if f.kind == F_METHOD:
+        return [head_slice(base, m.method_off, m.method_len)]
+    if f.kind == F_HDR or f.kind == F_FHDR or f.kind == F_HDR_CNT or f.kind == F_COOK \
+            or f.kind == F_COOK_CNT or f.kind == F_HDR_NAMES:
+        return header_samples(base, m, f, f.kind)
+    if f.kind == F_REQ_VER:
+        return [b"1.1" if m.minor else b"1.0"]
+    if f.kind == F_REQ_LEN:
+        return [h.rq.len]
+    if f.kind == F_HTTP_FIRST_REQ:
+        return [h.nreq == 1]
+    return []
+
+
+cdef list header_samples(char *base, fl_http_msg *m, Fetch f, int kind):
+    cdef int i, cnt = 0
+    cdef fl_http_hdr *hd
+    cdef list vals = []
+    cdef bytes v, name = f.arg
+    cdef Py_ssize_t nlen = len(name) if name is not None else 0
+    if kind == F_HDR_NAMES:
+        return [b",".join([base[m.hdrs[i].name_off:m.hdrs[i].name_off + m.hdrs[i].name_len]
+                           for i in range(m.nhdrs)])]
+    for i in range(m.nhdrs):
+        hd = &m.hdrs[i]
+        if kind == F_COOK or kind == F_COOK_CNT:
+            if hd.id != FL_HTTP_HDR_COOKIE:
+                continue
+        elif hd.name_len != nlen or strncasecmp(base + hd.name_off, <const char *>name, nlen) != 0:
+            continue
+        v = base[hd.value_off:hd.value_off + hd.value_len]
+        if kind == F_FHDR:
+            vals.append(v)
+        elif kind == F_COOK or kind == F_COOK_CNT:
+            for part in v.split(b";"):
+                k, eq, val = part.strip().partition(b"=")
+                if eq and (name is None or k == name):
+                    vals.append(val)
+        else:
+            for part in v.split(b","):
+                vals.append(part.strip(b" \t"))
+    if kind == F_HDR_CNT or kind == F_COOK_CNT:
+        return [len(vals)]
+    if f.occ and vals:
+        idx = f.occ - 1 if f.occ > 0 else len(vals) + f.occ
+        return [vals[idx]] if 0 <= idx < len(vals) else []
+    return vals
+
+
+cdef list url_params(bytes query, bytes name):
+    cdef list out = []
+    for part in query.split(b"&"):
+        k, eq, v = part.partition(b"=")
+        if k == name:
+            out.append(v)
+    return out
