@@ -272,7 +272,7 @@ def run(config: Config, opts: Any) -> int:
         return 1
     # -- fastlb.api: bind the stats sockets before going to the background, as HAProxy does
     from ..api import BindError as ApiBindError
-    from ..api import attach_master_services, bind_stats_sockets
+    from ..api import attach_master_services, bind_stats_sockets, close_bound
 
     try:
         stats_sockets = bind_stats_sockets(config.global_)
@@ -293,12 +293,14 @@ def run(config: Config, opts: Any) -> int:
             alert(f"[fastlb.main()] Cannot create pidfile {pidfile}: {exc.strerror}")
             if not daemon:
                 listeners.close()
+                close_bound(stats_sockets)  # fastlb.api
                 return 1
     try:
         check_rules(plan)
     except Exception as exc:  # noqa: BLE001 - any compile failure is a configuration error
         alert(f"config : {exc}")
         listeners.close()
+        close_bound(stats_sockets)  # fastlb.api
         return 1
     master = Master(plan, listeners, opts)
     master.shm.start_time = int(time.time())
