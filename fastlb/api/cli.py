@@ -24,7 +24,8 @@ from typing import Any
 
 from ..config.model import StatsSocket
 from ..health import HealthRuntime
-from . import cmd_server, cmd_show, statrows  # noqa: F401  (registers the commands)
+from ..stats.collect import RateTracker
+from . import cmd_server, cmd_show  # noqa: F401  (registers the commands)
 from .commands import LEVELS, Session, command, find_command, next_command, split_words, usage_message
 from .ipc import ControlHub
 
@@ -49,8 +50,16 @@ class ApiContext:
         self.pid = os.getpid()
         self._stopping = stopping
         self.sockets: list[tuple[str, int]] = []
-        #: The statistics row builder. Stop-gap (statrows.stat_rows) until fastlb/stats/ provides it.
-        self.stat_rows = statrows.stat_rows
+        #: per-second rates for ``show stat`` (fastlb.stats), sampled by the stats socket service
+        self.rates = RateTracker()
+
+    def sample_rates(self) -> None:
+        self.rates.sample_all(self.plan, self.shm)
+        now = time.monotonic()
+        for srv in self.table.servers():
+            if srv.dynamic:
+                self.rates.observe(srv.counter_slot, "cum_sess", self.shm.sum_counters(srv.counter_slot)["cum_sess"],
+                                   now)
 
     def stopping(self) -> bool:
         return self._stopping()
@@ -163,10 +172,12 @@ class StatsSocketService:
         self.sessions: set[CliProtocol] = set()
         self.waiting: list[CliProtocol] = []
         self.next_ident = 1
+        self._sampler: asyncio.TimerHandle | None = None
         for _sock, level, name, _path in bound:
             ctx.sockets.append((name, level))
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sample(loop)
         for sock, level, name, _path in self.listeners:
             sock.setblocking(False)
             factory = (lambda lv=level, nm=name: CliProtocol(self, lv, nm))
@@ -177,7 +188,17 @@ class StatsSocketService:
             task = loop.create_task(coro)
             task.add_done_callback(lambda t: self.servers.append(t.result()) if not t.exception() else None)
 
+    def _sample(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Rate samples once a second while the service runs (rates need two samples)."""
+        try:
+            self.ctx.sample_rates()
+        finally:
+            self._sampler = loop.call_later(1.0, self._sample, loop)
+
     def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         for srv in self.servers:
             srv.close()
         self.servers = []

@@ -17,10 +17,14 @@ from ..engine._shm import SRV_ADMF_DRAIN, SRV_ADMF_MAINT
 from ..health import logsend
 from ..health.status import SRV_ADMF_CMAINT, SRV_ADMF_FDRAIN, SRV_ADMF_FMAINT
 from ..version import RELEASE_DATE, __version__
-from . import statrows
+from . import statview
 from .commands import ACCESS_LVL_OPER, LEVEL_NAMES, PERMISSION_DENIED, Session, command
 
 PRODUCT = "fastlb"
+_ORIGINS = {"M": "Metric", "S": "Status", "K": "Key", "C": "Config", "P": "Product"}
+_NATURES = {"A": "Age", "a": "Avg", "C": "Counter", "D": "Duration", "G": "Gauge", "L": "Limit", "M": "Max",
+            "m": "Min", "N": "Name", "O": "Output", "R": "Rate", "T": "Time"}
+_SCOPES = {"P": "Process", "S": "Service", "s": "System", "C": "Cluster"}
 
 #: show info fields in HAProxy's order: (name, typed tags, type).
 INFO_FIELDS = [
@@ -98,8 +102,8 @@ def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
             if v is None:
                 continue
             items.append({"field": {"pos": pos, "name": name}, "processNum": 1,
-                          "tags": {"origin": statrows._ORIGINS[tags[0]], "nature": statrows._NATURES[tags[1]],
-                                   "scope": statrows._SCOPES[tags[2]]},
+                          "tags": {"origin": _ORIGINS[tags[0]], "nature": _NATURES[tags[1]],
+                                   "scope": _SCOPES[tags[2]]},
                           "value": {"type": vtype, "value": v if vtype == "str" else int(v)}})
         return json.dumps(items, separators=(",", ":")) + "\n"
     if "typed" in opts:
@@ -112,7 +116,7 @@ def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
 def cmd_show_stat(ctx: Any, sess: Session, args: list[str]) -> str:
     words = args[2:]
     opts = {w for w in words if w in ("json", "typed", "up", "no-maint", "desc")}
-    rows = statrows.filtered(ctx.stat_rows(ctx), opts, ctx)
+    rows = statview.filter_rows(statview.api_stat_rows(ctx, ctx.rates), opts)
     nums = [w for w in words if w not in opts]
     if len(nums) >= 3:
         # show stat <iid> <type> <sid>: proxy id (-1 = all), type mask (1 fe, 2 be, 4 srv), server id
@@ -121,13 +125,13 @@ def cmd_show_stat(ctx: Any, sess: Session, args: list[str]) -> str:
         except ValueError:
             return "Invalid arguments\n"
         bit = {0: 1, 1: 2, 2: 4}
-        rows = [r for r in rows if (iid == -1 or r[1] == iid) and (mask == -1 or mask & bit[r[0]])
-                and (sid == -1 or r[0] != 2 or r[2] == sid)]
+        rows = [r for r in rows if (iid == -1 or r.proxy_id == iid) and (mask == -1 or mask & bit[r.obj_type])
+                and (sid == -1 or r.obj_type != 2 or r.sid == sid)]
     if "json" in opts:
-        return statrows.format_json(rows)
+        return statview.render_json(rows) + "\n"
     if "typed" in opts:
-        return statrows.format_typed(rows)
-    return statrows.format_csv(rows)
+        return statview.render_typed(rows)
+    return statview.render_csv(rows)
 
 
 SERVERS_STATE_HEADER = (

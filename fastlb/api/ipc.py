@@ -74,6 +74,10 @@ class _Link:
         if not data:
             self.close()
             return
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Take received bytes and handle every complete message in them."""
         self.rbuf += data
         while True:
             nl = self.rbuf.find(b"\n")
@@ -195,6 +199,8 @@ class ControlHub:
         for cmd, args in self.journal:
             fut = ch.request(cmd, args)
             fut.add_done_callback(_ignore_result)
+        # the worker applies everything above before it accepts its first connection
+        ch.request("start").add_done_callback(_ignore_result)
 
     # requests
 
@@ -230,22 +236,57 @@ def _ignore_result(fut: asyncio.Future) -> None:
 # -- worker side --------------------------------------------------------------------------------------
 
 class WorkerControl:
-    """Serves the master's commands inside a worker process."""
+    """Serves the master's commands inside a worker process.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, worker: Any, fd: int, index: int):
+    Construct it before the worker starts serving: it first applies, synchronously, what the
+    master replays (servers added at run time) up to the master's ``start`` message, so that a
+    respawned worker never answers a request with an outdated server list."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, worker: Any, fd: int, index: int,
+                 startup_timeout: float = 5.0):
         self.worker = worker
         self.index = index
         sock = socket.socket(fileno=fd)
+        rest = self._replay(sock, startup_timeout)
         self.link = _Link(loop, sock, self._on_message, lambda: None)
+        if rest:
+            loop.call_soon(self.link.feed, rest)
 
-    def _on_message(self, msg: dict) -> None:
+    def _replay(self, sock: socket.socket, timeout: float) -> bytes:
+        """Serve the master's messages synchronously up to ``start``; what arrived after it."""
+        sock.settimeout(timeout)
+        buf = b""
+        try:
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    chunk = sock.recv(1 << 16)
+                    if not chunk:
+                        return b""
+                    buf += chunk
+                    continue
+                line, buf = buf[:nl], buf[nl + 1:]
+                msg = json.loads(line)
+                reply = self._reply(msg)
+                sock.sendall(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+                if msg.get("cmd") == "start":
+                    break
+        except (OSError, ValueError):
+            return b""  # no master answer in time: serve with the configured servers
+        finally:
+            sock.setblocking(False)
+        return buf
+
+    def _reply(self, msg: dict) -> dict:
         mid = msg.get("id")
         try:
             result = self.handle(str(msg.get("cmd")), msg.get("args") or {})
         except (KeyError, ValueError, TypeError) as exc:
-            reply = {"id": mid, "ok": False, "error": exc.args[0] if exc.args else str(exc)}
-        else:
-            reply = {"id": mid, "ok": True, "result": result}
+            return {"id": mid, "ok": False, "error": exc.args[0] if exc.args else str(exc)}
+        return {"id": mid, "ok": True, "result": result}
+
+    def _on_message(self, msg: dict) -> None:
+        reply = self._reply(msg)
         try:
             self.link.send(reply)
         except ConnectionError:
@@ -253,7 +294,7 @@ class WorkerControl:
 
     def handle(self, cmd: str, args: dict) -> Any:
         w = self.worker
-        if cmd == "ping":
+        if cmd in ("ping", "start"):
             return self.index
         if cmd == "info":
             return dict(w.info(), worker=self.index, pid=os.getpid())

@@ -30,11 +30,11 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     if log_cb is not None:
         worker.set_log_callback(log_cb)
     # -- end of statistics and logs -------------------------------------------------------------
-    worker.start(listen_fds)
     if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
         from ..api.ipc import WorkerControl
 
-        _control = WorkerControl(loop, worker, control_fd, index)
+        _control = WorkerControl(loop, worker, control_fd, index)  # replays run-time changes first
+    worker.start(listen_fds)
 
     def soft_stop() -> None:
         worker.soft_stop(loop.stop)
