@@ -58,8 +58,9 @@ class ApiContext:
         now = time.monotonic()
         for srv in self.table.servers():
             if srv.dynamic:
-                self.rates.observe(srv.counter_slot, "cum_sess", self.shm.sum_counters(srv.counter_slot)["cum_sess"],
-                                   now)
+                self.rates.observe(
+                    srv.counter_slot, "cum_sess", self.shm.sum_counters(srv.counter_slot)["cum_sess"], now
+                )
 
     def stopping(self) -> bool:
         return self._stopping()
@@ -74,7 +75,7 @@ def cmd_set_timeout(ctx: Any, sess: Session, args: list[str]) -> str:
     text = args[3]
     units = {"us": 0.000001, "ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
     num = text.rstrip("usmhd")
-    unit = text[len(num):] or "s"
+    unit = text[len(num) :] or "s"
     if not num.isdigit() or unit not in units or int(num) * units[unit] < 1:
         return "Invalid timeout value.\n"
     sess.timeout_ms = int(int(num) * units[unit] * 1000)
@@ -108,7 +109,9 @@ def _bind(conf: StatsSocket) -> tuple[socket.socket, str, str | None]:
             if conf.mode is not None:
                 os.chmod(tmp, conf.mode)
             uid = conf.uid if conf.uid is not None else (pwd.getpwnam(conf.user).pw_uid if conf.user else -1)
-            gid = conf.gid if conf.gid is not None else (grp.getgrnam(conf.group).gr_gid if conf.group else -1)
+            gid = (
+                conf.gid if conf.gid is not None else (grp.getgrnam(conf.group).gr_gid if conf.group else -1)
+            )
             if uid != -1 or gid != -1:
                 os.chown(tmp, uid, gid)
             sock.listen(64)
@@ -141,8 +144,10 @@ def bind_stats_sockets(global_: Any) -> list[BoundSocket]:
         except (OSError, KeyError) as exc:
             close_bound(bound)
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise BindError(f"Starting proxy GLOBAL: cannot bind UNIX socket (or address) "
-                            f"[{conf.address.text or conf.address}] ({reason})") from None
+            raise BindError(
+                f"Starting proxy GLOBAL: cannot bind UNIX socket (or address) "
+                f"[{conf.address.text or conf.address}] ({reason})"
+            ) from None
         bound.append((sock, LEVELS.get(conf.level, LEVELS["operator"]), name, path))
     return bound
 
@@ -180,7 +185,7 @@ class StatsSocketService:
         self._sample(loop)
         for sock, level, name, _path in self.listeners:
             sock.setblocking(False)
-            factory = (lambda lv=level, nm=name: CliProtocol(self, lv, nm))
+            factory = lambda lv=level, nm=name: CliProtocol(self, lv, nm)
             if sock.family == socket.AF_UNIX:
                 coro = loop.create_unix_server(factory, sock=sock)
             else:
@@ -350,7 +355,13 @@ class CliProtocol(asyncio.Protocol):
         return str(result)
 
 
-def build_api(plan: Any, shm: Any, health: HealthRuntime, hub: ControlHub, bound: list[BoundSocket],
-              stopping: Callable[[], bool] = lambda: False) -> tuple[ApiContext, StatsSocketService]:
+def build_api(
+    plan: Any,
+    shm: Any,
+    health: HealthRuntime,
+    hub: ControlHub,
+    bound: list[BoundSocket],
+    stopping: Callable[[], bool] = lambda: False,
+) -> tuple[ApiContext, StatsSocketService]:
     ctx = ApiContext(plan, shm, health, hub, start_time=shm.start_time or time.time(), stopping=stopping)
     return ctx, StatsSocketService(ctx, bound)

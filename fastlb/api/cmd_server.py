@@ -20,11 +20,14 @@ from ..health.status import CheckStatus
 from ..runtime.plan import pack_sockaddr
 from .commands import ACCESS_LVL_ADMIN, ACCESS_LVL_OPER, ACCESS_LVL_USER, PERMISSION_DENIED, Session, command
 
-SET_SERVER_USAGE = ("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | "
-                    "check-addr | check-port | fqdn | health | ssl | state | weight\n")
+SET_SERVER_USAGE = (
+    "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | "
+    "check-addr | check-port | fqdn | health | ssl | state | weight\n"
+)
 
 #: Server keywords ``add server`` accepts (HAProxy 2.6's list, less the TLS ones fastlb ignores).
-DYNAMIC_KEYWORDS = frozenset(str.split("""
+DYNAMIC_KEYWORDS = frozenset(
+    str.split("""
     agent-addr agent-check agent-inter agent-port agent-send allow-0rtt alpn addr backup ca-file check
     check-alpn check-proto check-send-proxy check-sni check-ssl check-via-socks4 ciphers ciphersuites
     crl-file crt disabled downinter enabled error-limit fall fastinter force-sslv3 force-tlsv10
@@ -33,7 +36,8 @@ DYNAMIC_KEYWORDS = frozenset(str.split("""
     on-marked-up pool-low-conn pool-max-conn pool-purge-delay port proto proxy-v2-options rise
     send-proxy send-proxy-v2 send-proxy-v2-ssl send-proxy-v2-ssl-cn slowstart sni source ssl
     ssl-max-ver ssl-min-ver tfo tls-tickets track usesrc verify verifyhost weight ws
-"""))
+""")
+)
 
 _STATIC_HASHED = ("source", "uri", "url_param", "hdr", "rdp-cookie", "hash")
 
@@ -101,8 +105,11 @@ def _atoi_prefix(text: str) -> tuple[int | None, str]:
 
 # -- maintenance, drain ---------------------------------------------------------------------------
 
-@command("disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
-         "disable server")
+
+@command(
+    "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
+    "disable server",
+)
 def cmd_disable_server(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:
         return PERMISSION_DENIED
@@ -113,8 +120,10 @@ def cmd_disable_server(ctx: Any, sess: Session, args: list[str]) -> str:
     return ""
 
 
-@command("enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
-         "enable server")
+@command(
+    "enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
+    "enable server",
+)
 def cmd_enable_server(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:
         return PERMISSION_DENIED
@@ -133,8 +142,11 @@ def _toggle_check(ctx: Any, sess: Session, args: list[str], agent: bool, enable:
         return err
     chk = srv.agent if agent else srv.check
     if enable and not chk.configured:
-        return ("Agent was not configured on server, cannot enable it.\n" if agent
-                else "Health checks are not configured on this server, cannot enable them.\n")
+        return (
+            "Agent was not configured on server, cannot enable it.\n"
+            if agent
+            else "Health checks are not configured on this server, cannot enable them.\n"
+        )
     chk.enabled = enable
     if enable:
         chk.kick()
@@ -163,6 +175,7 @@ def cmd_enable_agent(ctx: Any, sess: Session, args: list[str]) -> str:
 
 # -- weights ----------------------------------------------------------------------------------------
 
+
 @command("get weight <bk>/<srv>                   : report a server's current weight")
 def cmd_get_weight(ctx: Any, sess: Session, args: list[str]) -> str:
     srv, err = find_server(ctx, args[2] if len(args) > 2 else None)
@@ -171,8 +184,10 @@ def cmd_get_weight(ctx: Any, sess: Session, args: list[str]) -> str:
     return f"{ctx.control.state(srv)['uweight']} (initial {srv.iweight})\n"
 
 
-@command("set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
-         "set weight")
+@command(
+    "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
+    "set weight",
+)
 def cmd_set_weight(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:
         return PERMISSION_DENIED
@@ -191,6 +206,7 @@ def _apply_weight(ctx: Any, srv: ServerRuntime, text: str) -> str:
 
 
 # -- maxconn -----------------------------------------------------------------------------------------
+
 
 @command("set maxconn server <bk>/<srv>           : change a server's maxconn setting")
 def cmd_set_maxconn_server(ctx: Any, sess: Session, args: list[str]) -> str:
@@ -241,7 +257,10 @@ def cmd_set_maxconn_global(ctx: Any, sess: Session, args: list[str]) -> str:
 
 # -- set server ----------------------------------------------------------------------------------
 
-@command("set server <bk>/<srv> [opts]            : change a server's state, weight, address or ssl", "set server")
+
+@command(
+    "set server <bk>/<srv> [opts]            : change a server's state, weight, address or ssl", "set server"
+)
 def cmd_set_server(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:
         return PERMISSION_DENIED
@@ -345,6 +364,7 @@ def _set_addr(ctx: Any, srv: ServerRuntime, rest: list[str]) -> str:
 
 # -- counters ---------------------------------------------------------------------------------------
 
+
 @command("clear counters [all]                    : clear max statistics counters (or all counters)")
 def cmd_clear_counters(ctx: Any, sess: Session, args: list[str]) -> str:
     all_fields = len(args) > 2 and args[2] == "all"
@@ -361,11 +381,21 @@ def cmd_clear_counters(ctx: Any, sess: Session, args: list[str]) -> str:
 
 # -- dynamic servers ----------------------------------------------------------------------------------
 
+
 def worker_args(srv: ServerRuntime) -> dict:
     """What a worker needs to add ``srv`` to its data plane (fastlb.api.ipc ``add_server``)."""
-    return {"backend": srv.backend.name, "slot": srv.slot, "counter_slot": srv.counter_slot, "name": srv.name,
-            "sid": srv.sid, "sockaddr": srv.sockaddr.hex(), "port_from_client": srv.port_from_client,
-            "backup": srv.backup, "weight": srv.iweight, "cookie": srv.conf.cookie}
+    return {
+        "backend": srv.backend.name,
+        "slot": srv.slot,
+        "counter_slot": srv.counter_slot,
+        "name": srv.name,
+        "sid": srv.sid,
+        "sockaddr": srv.sockaddr.hex(),
+        "port_from_client": srv.port_from_client,
+        "backup": srv.backup,
+        "weight": srv.iweight,
+        "cookie": srv.conf.cookie,
+    }
 
 
 def _cli_alert(ctx: Any, who: str, text: str) -> str:
@@ -410,8 +440,12 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
     try:
         ip = ipaddress.ip_address(address.host or "")
     except ValueError:
-        return _cli_alert(ctx, who, f"could not resolve address '{address.host}': dynamic servers take an IP "
-                                    "address (init-addr none)\n")
+        return _cli_alert(
+            ctx,
+            who,
+            f"could not resolve address '{address.host}': dynamic servers take an IP "
+            "address (init-addr none)\n",
+        )
     sid = opts.get("id") or be.next_sid()
     if any(s.sid == sid for s in be.servers):
         return _cli_alert(ctx, who, f"custom id {sid} already used.\n")
@@ -419,20 +453,47 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
     if slots is None:
         return _cli_alert(ctx, who, "no free server slot left for dynamic servers.\n")
     fields = {f.name for f in dataclasses.fields(ServerConf)}
-    conf = ServerConf(name=sname, address=address, file="CLI", **{k: v for k, v in opts.items() if k in fields})
+    conf = ServerConf(
+        name=sname, address=address, file="CLI", **{k: v for k, v in opts.items() if k in fields}
+    )
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     port = address.port_low
-    srv = ServerRuntime(be, conf, sid, slots[0], slots[1], family, str(ip), port, address.port_offset or 0,
-                        pack_sockaddr(family, str(ip), port or 0), dynamic=True)
+    srv = ServerRuntime(
+        be,
+        conf,
+        sid,
+        slots[0],
+        slots[1],
+        family,
+        str(ip),
+        port,
+        address.port_offset or 0,
+        pack_sockaddr(family, str(ip), port or 0),
+        dynamic=True,
+    )
     srv.check.enabled = srv.agent.enabled = False  # "enable health" / "enable agent" turn them on
     srv.check.paused = srv.check.configured
     for chk in (srv.check, srv.agent):
         chk.health = chk.rise if chk.configured else 0
-    ctx.shm.set_server(srv.slot, bump=False, admin=SRV_ADMF_MAINT, oper=SRV_ST_STOPPED, uweight=conf.weight,
-                       eweight=conf.weight, maxconn=conf.maxconn, maxqueue=conf.maxqueue, in_use=1,
-                       last_change=int(time.time()), down_time=0, chk_fail=0, chk_down=0,
-                       check_status=int(CheckStatus.INI) if srv.check.configured else 0, check_code=0,
-                       check_duration_ms=0, addr=srv.sockaddr)
+    ctx.shm.set_server(
+        srv.slot,
+        bump=False,
+        admin=SRV_ADMF_MAINT,
+        oper=SRV_ST_STOPPED,
+        uweight=conf.weight,
+        eweight=conf.weight,
+        maxconn=conf.maxconn,
+        maxqueue=conf.maxqueue,
+        in_use=1,
+        last_change=int(time.time()),
+        down_time=0,
+        chk_fail=0,
+        chk_down=0,
+        check_status=int(CheckStatus.INI) if srv.check.configured else 0,
+        check_code=0,
+        check_duration_ms=0,
+        addr=srv.sockaddr,
+    )
     wargs = worker_args(srv)
     results = await ctx.hub.broadcast("add_server", wargs)
     failed = [r for r in results if isinstance(r, Exception)]
@@ -482,6 +543,7 @@ async def cmd_del_server(ctx: Any, sess: Session, args: list[str]) -> str:
 
 
 # -- session level ----------------------------------------------------------------------------------
+
 
 def _lower(sess: Session, level: int) -> str:
     if sess.level < level:

@@ -28,30 +28,78 @@ _SCOPES = {"P": "Process", "S": "Service", "s": "System", "C": "Cluster"}
 
 #: show info fields in HAProxy's order: (name, typed tags, type).
 INFO_FIELDS = [
-    ("Name", "POS", "str"), ("Version", "POS", "str"), ("Release_date", "POS", "str"),
-    ("Nbthread", "CGS", "u32"), ("Nbproc", "CGS", "u32"), ("Process_num", "KGP", "u32"), ("Pid", "SGP", "u32"),
-    ("Uptime", "MDP", "str"), ("Uptime_sec", "MDP", "u32"), ("Memmax_MB", "CLP", "u32"),
-    ("PoolAlloc_MB", "MGP", "u32"), ("PoolUsed_MB", "MGP", "u32"), ("PoolFailed", "MCP", "u32"),
-    ("Ulimit-n", "CLP", "u32"), ("Maxsock", "CLP", "u32"), ("Maxconn", "CLP", "u32"),
-    ("Hard_maxconn", "CLP", "u32"), ("CurrConns", "MGP", "u32"), ("CumConns", "MCP", "u32"),
-    ("CumReq", "MCP", "u32"), ("MaxSslConns", "MMP", "u32"), ("CurrSslConns", "MGP", "u32"),
-    ("CumSslConns", "MCP", "u32"), ("Maxpipes", "CLP", "u32"), ("PipesUsed", "MGP", "u32"),
-    ("PipesFree", "MGP", "u32"), ("ConnRate", "MRP", "u32"), ("ConnRateLimit", "CLP", "u32"),
-    ("MaxConnRate", "MMP", "u32"), ("SessRate", "MRP", "u32"), ("SessRateLimit", "CLP", "u32"),
-    ("MaxSessRate", "MRP", "u32"), ("SslRate", "MRP", "u32"), ("SslRateLimit", "CLP", "u32"),
-    ("MaxSslRate", "MMP", "u32"), ("SslFrontendKeyRate", "MGP", "u32"), ("SslFrontendMaxKeyRate", "MMP", "u32"),
-    ("SslFrontendSessionReuse_pct", "MGP", "u32"), ("SslBackendKeyRate", "MRP", "u32"),
-    ("SslBackendMaxKeyRate", "MMP", "u32"), ("SslCacheLookups", "MCP", "u32"), ("SslCacheMisses", "MCP", "u32"),
-    ("CompressBpsIn", "MRP", "u32"), ("CompressBpsOut", "MRP", "u32"), ("CompressBpsRateLim", "CLP", "u32"),
-    ("ZlibMemUsage", "MGP", "u32"), ("MaxZlibMemUsage", "CLP", "u32"),
-    ("Tasks", "MGP", "u32"), ("Run_queue", "MGP", "u32"), ("Idle_pct", "MaP", "u32"), ("node", "COS", "str"),
-    ("description", "COS", "str"), ("Stopping", "MGP", "u32"), ("Jobs", "MGP", "u32"), ("Unstoppable Jobs", "MGP", "u32"),
-    ("Listeners", "MGP", "u32"), ("ActivePeers", "MGP", "u32"), ("ConnectedPeers", "MGP", "u32"),
-    ("DroppedLogs", "MGP", "u32"), ("BusyPolling", "MGP", "u32"), ("FailedResolutions", "MGP", "u32"),
-    ("TotalBytesOut", "MGP", "u64"), ("TotalSplicdedBytesOut", "MGP", "u64"), ("BytesOutRate", "MRP", "u64"),
-    ("DebugCommandsIssued", "MGP", "u32"), ("CumRecvLogs", "MCP", "u32"), ("Build info", "POS", "str"),
-    ("Memmax_bytes", "CLP", "u32"), ("PoolAlloc_bytes", "MGP", "u64"), ("PoolUsed_bytes", "MGP", "u64"),
-    ("Start_time_sec", "MDP", "u32"), ("Tainted", "SGP", "str"),
+    ("Name", "POS", "str"),
+    ("Version", "POS", "str"),
+    ("Release_date", "POS", "str"),
+    ("Nbthread", "CGS", "u32"),
+    ("Nbproc", "CGS", "u32"),
+    ("Process_num", "KGP", "u32"),
+    ("Pid", "SGP", "u32"),
+    ("Uptime", "MDP", "str"),
+    ("Uptime_sec", "MDP", "u32"),
+    ("Memmax_MB", "CLP", "u32"),
+    ("PoolAlloc_MB", "MGP", "u32"),
+    ("PoolUsed_MB", "MGP", "u32"),
+    ("PoolFailed", "MCP", "u32"),
+    ("Ulimit-n", "CLP", "u32"),
+    ("Maxsock", "CLP", "u32"),
+    ("Maxconn", "CLP", "u32"),
+    ("Hard_maxconn", "CLP", "u32"),
+    ("CurrConns", "MGP", "u32"),
+    ("CumConns", "MCP", "u32"),
+    ("CumReq", "MCP", "u32"),
+    ("MaxSslConns", "MMP", "u32"),
+    ("CurrSslConns", "MGP", "u32"),
+    ("CumSslConns", "MCP", "u32"),
+    ("Maxpipes", "CLP", "u32"),
+    ("PipesUsed", "MGP", "u32"),
+    ("PipesFree", "MGP", "u32"),
+    ("ConnRate", "MRP", "u32"),
+    ("ConnRateLimit", "CLP", "u32"),
+    ("MaxConnRate", "MMP", "u32"),
+    ("SessRate", "MRP", "u32"),
+    ("SessRateLimit", "CLP", "u32"),
+    ("MaxSessRate", "MRP", "u32"),
+    ("SslRate", "MRP", "u32"),
+    ("SslRateLimit", "CLP", "u32"),
+    ("MaxSslRate", "MMP", "u32"),
+    ("SslFrontendKeyRate", "MGP", "u32"),
+    ("SslFrontendMaxKeyRate", "MMP", "u32"),
+    ("SslFrontendSessionReuse_pct", "MGP", "u32"),
+    ("SslBackendKeyRate", "MRP", "u32"),
+    ("SslBackendMaxKeyRate", "MMP", "u32"),
+    ("SslCacheLookups", "MCP", "u32"),
+    ("SslCacheMisses", "MCP", "u32"),
+    ("CompressBpsIn", "MRP", "u32"),
+    ("CompressBpsOut", "MRP", "u32"),
+    ("CompressBpsRateLim", "CLP", "u32"),
+    ("ZlibMemUsage", "MGP", "u32"),
+    ("MaxZlibMemUsage", "CLP", "u32"),
+    ("Tasks", "MGP", "u32"),
+    ("Run_queue", "MGP", "u32"),
+    ("Idle_pct", "MaP", "u32"),
+    ("node", "COS", "str"),
+    ("description", "COS", "str"),
+    ("Stopping", "MGP", "u32"),
+    ("Jobs", "MGP", "u32"),
+    ("Unstoppable Jobs", "MGP", "u32"),
+    ("Listeners", "MGP", "u32"),
+    ("ActivePeers", "MGP", "u32"),
+    ("ConnectedPeers", "MGP", "u32"),
+    ("DroppedLogs", "MGP", "u32"),
+    ("BusyPolling", "MGP", "u32"),
+    ("FailedResolutions", "MGP", "u32"),
+    ("TotalBytesOut", "MGP", "u64"),
+    ("TotalSplicdedBytesOut", "MGP", "u64"),
+    ("BytesOutRate", "MRP", "u64"),
+    ("DebugCommandsIssued", "MGP", "u32"),
+    ("CumRecvLogs", "MCP", "u32"),
+    ("Build info", "POS", "str"),
+    ("Memmax_bytes", "CLP", "u32"),
+    ("PoolAlloc_bytes", "MGP", "u64"),
+    ("PoolUsed_bytes", "MGP", "u64"),
+    ("Start_time_sec", "MDP", "u32"),
+    ("Tainted", "SGP", "str"),
 ]
 
 
@@ -75,19 +123,41 @@ def info_values(ctx: Any) -> dict[str, Any]:
         bytes_out += c["bytes_out"]
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     values: dict[str, Any] = {name: 0 for name, _, _ in INFO_FIELDS}
-    values.update({
-        "Name": PRODUCT, "Version": __version__, "Release_date": RELEASE_DATE, "Nbthread": plan.nbworkers,
-        "Nbproc": 1, "Process_num": 1, "Pid": ctx.pid, "Uptime": uptime_text(uptime), "Uptime_sec": uptime,
-        "Ulimit-n": nofile, "Maxsock": nofile, "Maxconn": int(shm.global_maxconn or plan.maxconn),
-        "Hard_maxconn": plan.maxconn, "CurrConns": cur, "CumConns": cum_conn, "CumReq": cum_req,
-        "Maxpipes": plan.maxpipes * plan.nbworkers, "Idle_pct": 100,
-        "node": plan.config.global_.node or socket.gethostname(), "Stopping": 1 if ctx.stopping() else 0,
-        "Jobs": cur + len(plan.listeners), "Listeners": len(plan.listeners), "DroppedLogs": logsend.dropped,
-        "TotalBytesOut": bytes_out, "Build info": __version__, "Start_time_sec": int(ctx.start_time),
-        "Tainted": "0",
-        # printed only when set, as HAProxy does (no zlib in fastlb)
-        "ZlibMemUsage": None, "MaxZlibMemUsage": None, "description": plan.config.global_.description,
-    })
+    values.update(
+        {
+            "Name": PRODUCT,
+            "Version": __version__,
+            "Release_date": RELEASE_DATE,
+            "Nbthread": plan.nbworkers,
+            "Nbproc": 1,
+            "Process_num": 1,
+            "Pid": ctx.pid,
+            "Uptime": uptime_text(uptime),
+            "Uptime_sec": uptime,
+            "Ulimit-n": nofile,
+            "Maxsock": nofile,
+            "Maxconn": int(shm.global_maxconn or plan.maxconn),
+            "Hard_maxconn": plan.maxconn,
+            "CurrConns": cur,
+            "CumConns": cum_conn,
+            "CumReq": cum_req,
+            "Maxpipes": plan.maxpipes * plan.nbworkers,
+            "Idle_pct": 100,
+            "node": plan.config.global_.node or socket.gethostname(),
+            "Stopping": 1 if ctx.stopping() else 0,
+            "Jobs": cur + len(plan.listeners),
+            "Listeners": len(plan.listeners),
+            "DroppedLogs": logsend.dropped(),
+            "TotalBytesOut": bytes_out,
+            "Build info": __version__,
+            "Start_time_sec": int(ctx.start_time),
+            "Tainted": "0",
+            # printed only when set, as HAProxy does (no zlib in fastlb)
+            "ZlibMemUsage": None,
+            "MaxZlibMemUsage": None,
+            "description": plan.config.global_.description,
+        }
+    )
     return values
 
 
@@ -101,14 +171,25 @@ def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
             v = values[name]
             if v is None:
                 continue
-            items.append({"field": {"pos": pos, "name": name}, "processNum": 1,
-                          "tags": {"origin": _ORIGINS[tags[0]], "nature": _NATURES[tags[1]],
-                                   "scope": _SCOPES[tags[2]]},
-                          "value": {"type": vtype, "value": v if vtype == "str" else int(v)}})
+            items.append(
+                {
+                    "field": {"pos": pos, "name": name},
+                    "processNum": 1,
+                    "tags": {
+                        "origin": _ORIGINS[tags[0]],
+                        "nature": _NATURES[tags[1]],
+                        "scope": _SCOPES[tags[2]],
+                    },
+                    "value": {"type": vtype, "value": v if vtype == "str" else int(v)},
+                }
+            )
         return json.dumps(items, separators=(",", ":")) + "\n"
     if "typed" in opts:
-        return "".join(f"{pos}.{name}.1:{tags}:{vtype}:{values[name]}\n"
-                       for pos, (name, tags, vtype) in enumerate(INFO_FIELDS) if values[name] is not None)
+        return "".join(
+            f"{pos}.{name}.1:{tags}:{vtype}:{values[name]}\n"
+            for pos, (name, tags, vtype) in enumerate(INFO_FIELDS)
+            if values[name] is not None
+        )
     return "".join(f"{name}: {values[name]}\n" for name, _, _ in INFO_FIELDS if values[name] is not None)
 
 
@@ -125,8 +206,13 @@ def cmd_show_stat(ctx: Any, sess: Session, args: list[str]) -> str:
         except ValueError:
             return "Invalid arguments\n"
         bit = {0: 1, 1: 2, 2: 4}
-        rows = [r for r in rows if (iid == -1 or r.proxy_id == iid) and (mask == -1 or mask & bit[r.obj_type])
-                and (sid == -1 or r.obj_type != 2 or r.sid == sid)]
+        rows = [
+            r
+            for r in rows
+            if (iid == -1 or r.proxy_id == iid)
+            and (mask == -1 or mask & bit[r.obj_type])
+            and (sid == -1 or r.obj_type != 2 or r.sid == sid)
+        ]
     if "json" in opts:
         return statview.render_json(rows) + "\n"
     if "typed" in opts:
@@ -152,8 +238,9 @@ def admin_bits(srv: Any, admin: int) -> int:
     return bits
 
 
-@command("show servers state [<backend>]          : dump volatile server information (all or for a single "
-         "backend)")
+@command(
+    "show servers state [<backend>]          : dump volatile server information (all or for a single backend)"
+)
 def cmd_show_servers_state(ctx: Any, sess: Session, args: list[str]) -> str:
     backends = ctx.table.backends
     if len(args) > 3:
@@ -173,7 +260,9 @@ def cmd_show_servers_state(ctx: Any, sess: Session, args: list[str]) -> str:
                 f"{st['uweight']} {srv.iweight} {max(0, now - int(st['last_change']))} {int(chk.status)} "
                 f"{int(chk.result)} {chk.health} {chk.state_bits()} "
                 f"{agent.state_bits()} {1 if be.forced_id else 0} {1 if srv.forced_id else 0} - "
-                f"{srv.port or 0} - 0 {chk.port or 0} {chk.addr or '-'} {agent.addr or '-'} {agent.port or 0}\n")
+                f"{srv.port or 0} - 0 {chk.port or 0} {chk.addr or '-'} {agent.addr or '-'} "
+                f"{agent.port or 0}\n"
+            )
     return "".join(out)
 
 
@@ -194,7 +283,9 @@ def cmd_show_cli_level(ctx: Any, sess: Session, args: list[str]) -> str:
 
 @command("show cli sockets                        : dump list of cli sockets")
 def cmd_show_cli_sockets(ctx: Any, sess: Session, args: list[str]) -> str:
-    return "# socket lvl processes\n" + "".join(f"{name} {LEVEL_NAMES[lvl]} all\n" for name, lvl in ctx.sockets)
+    return "# socket lvl processes\n" + "".join(
+        f"{name} {LEVEL_NAMES[lvl]} all\n" for name, lvl in ctx.sockets
+    )
 
 
 def human_time(seconds: int) -> str:
@@ -220,15 +311,18 @@ def _session_id(sess: dict) -> str:
     return f"0x{int(sess['ptr'], 16) ^ (int(sess.get('worker', 0)) << 52):x}"
 
 
-@command("show sess [id]                          : report the list of current sessions or dump this exact "
-         "session")
+@command(
+    "show sess [id]                          : report the list of current sessions or dump this exact session"
+)
 async def cmd_show_sess(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_OPER:
         return PERMISSION_DENIED
     results = await ctx.hub.broadcast("sessions")
     streams = [s for r in results if isinstance(r, list) for s in r]
-    own = (f"0x{id(sess):x}: proto={_proto(sess.peer)} src={sess.peer} fe=GLOBAL be=<NONE> srv=<none> ts=00 "
-           f"epoch=0 age=0s calls=1 rate=1 cpu=0 lat=0\n")
+    own = (
+        f"0x{id(sess):x}: proto={_proto(sess.peer)} src={sess.peer} fe=GLOBAL be=<NONE> srv=<none> ts=00 "
+        f"epoch=0 age=0s calls=1 rate=1 cpu=0 lat=0\n"
+    )
     if len(args) > 2 and args[2] != "all":
         want = args[2].lower()
         for s in streams:
@@ -240,13 +334,17 @@ async def cmd_show_sess(ctx: Any, sess: Session, args: list[str]) -> str:
         lines.append(
             f"{_session_id(s)}: proto={_proto(s['client'])} src={s['client']} fe={s['frontend']} "
             f"be={s['backend'] or '<NONE>'} srv={s['server'] or '<none>'} ts=00 epoch=0 "
-            f"age={human_time(int(s['age_ms']) // 1000)} calls=0 rate=0 cpu=0 lat=0 worker={s.get('worker', 0)}\n")
+            f"age={human_time(int(s['age_ms']) // 1000)} calls=0 rate=0 cpu=0 lat=0 "
+            f"worker={s.get('worker', 0)}\n"
+        )
     return "".join(lines)
 
 
 def _session_detail(s: dict) -> str:
-    return (f"{_session_id(s)}: proto={_proto(s['client'])} source={s['client']}\n"
-            f"  frontend={s['frontend']}\n"
-            f"  backend={s['backend'] or '<NONE>'}\n"
-            f"  server={s['server'] or '<none>'}\n"
-            f"  age={human_time(int(s['age_ms']) // 1000)} state={s['state']} worker={s.get('worker', 0)}\n")
+    return (
+        f"{_session_id(s)}: proto={_proto(s['client'])} source={s['client']}\n"
+        f"  frontend={s['frontend']}\n"
+        f"  backend={s['backend'] or '<NONE>'}\n"
+        f"  server={s['server'] or '<none>'}\n"
+        f"  age={human_time(int(s['age_ms']) // 1000)} state={s['state']} worker={s.get('worker', 0)}\n"
+    )

@@ -301,9 +301,18 @@ class WorkerControl:
         if cmd == "sessions":
             return w.sessions()
         if cmd == "add_server":
-            w.add_server(args["backend"], int(args["slot"]), int(args["counter_slot"]), args["name"],
-                         int(args["sid"]), bytes.fromhex(args["sockaddr"]), bool(args.get("port_from_client")),
-                         bool(args.get("backup")), int(args.get("weight", 1)), args.get("cookie"))
+            w.add_server(
+                args["backend"],
+                int(args["slot"]),
+                int(args["counter_slot"]),
+                args["name"],
+                int(args["sid"]),
+                bytes.fromhex(args["sockaddr"]),
+                bool(args.get("port_from_client")),
+                bool(args.get("backup")),
+                int(args.get("weight", 1)),
+                args.get("cookie"),
+            )
             return True
         if cmd == "del_server":
             w.del_server(args["backend"], args["name"])

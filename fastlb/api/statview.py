@@ -76,8 +76,17 @@ def server_status(srv: ServerRuntime, st: dict) -> str:
 
 def _as_plan_server(srv: ServerRuntime) -> SimpleNamespace:
     """What fastlb.stats reads of a plan server, for a server the plan does not list."""
-    return SimpleNamespace(slot=srv.slot, counter_slot=srv.counter_slot, name=srv.name, id=srv.sid,
-                           backup=srv.backup, conf=srv.conf, host=srv.host, port=srv.port, cookie=srv.conf.cookie)
+    return SimpleNamespace(
+        slot=srv.slot,
+        counter_slot=srv.counter_slot,
+        name=srv.name,
+        id=srv.sid,
+        backup=srv.backup,
+        conf=srv.conf,
+        host=srv.host,
+        port=srv.port,
+        cookie=srv.conf.cookie,
+    )
 
 
 def _overlay_server(ctx: Any, srv: ServerRuntime, row: StatRow, now: int) -> None:
@@ -88,14 +97,37 @@ def _overlay_server(ctx: Any, srv: ServerRuntime, row: StatRow, now: int) -> Non
     v["addr"] = srv.addr_text()
     v["sid"] = srv.sid
     row.sid = srv.sid
-    for name in ("check_status", "check_code", "check_duration", "check_desc", "last_chk", "check_rise",
-                 "check_fall", "check_health", "agent_status", "agent_code", "agent_duration", "agent_desc",
-                 "last_agt", "agent_rise", "agent_fall", "agent_health", "hanafail", "throttle"):
+    for name in (
+        "check_status",
+        "check_code",
+        "check_duration",
+        "check_desc",
+        "last_chk",
+        "check_rise",
+        "check_fall",
+        "check_health",
+        "agent_status",
+        "agent_code",
+        "agent_duration",
+        "agent_desc",
+        "last_agt",
+        "agent_rise",
+        "agent_fall",
+        "agent_health",
+        "hanafail",
+        "throttle",
+    ):
         v.pop(name, None)
     if chk.configured:
         down = st["down_time"] + (now - int(st["last_change"]) if st["oper"] == SRV_ST_STOPPED else 0)
-        v.update(chkfail=st["chk_fail"], chkdown=st["chk_down"], downtime=down, check_rise=chk.rise,
-                 check_fall=chk.fall, check_health=chk.health)
+        v.update(
+            chkfail=st["chk_fail"],
+            chkdown=st["chk_down"],
+            downtime=down,
+            check_rise=chk.rise,
+            check_fall=chk.fall,
+            check_health=chk.health,
+        )
         if chk.status != CheckStatus.INI or chk.enabled:
             v["check_status"] = ("* " if chk.in_progress else "") + STATUS_NAMES[chk.status]
             v["check_desc"] = STATUS_DESCRIPTIONS[chk.status]
@@ -106,9 +138,14 @@ def _overlay_server(ctx: Any, srv: ServerRuntime, row: StatRow, now: int) -> Non
             if chk.desc:
                 v["last_chk"] = chk.desc
     if agent.configured:
-        v.update(agent_rise=agent.rise, agent_fall=agent.fall, agent_health=agent.health,
-                 agent_status=STATUS_NAMES[agent.status], agent_desc=STATUS_DESCRIPTIONS[agent.status],
-                 agent_duration=max(0, agent.duration_ms))
+        v.update(
+            agent_rise=agent.rise,
+            agent_fall=agent.fall,
+            agent_health=agent.health,
+            agent_status=STATUS_NAMES[agent.status],
+            agent_desc=STATUS_DESCRIPTIONS[agent.status],
+            agent_duration=max(0, agent.duration_ms),
+        )
         if agent.code is not None:
             v["agent_code"] = agent.code
         if agent.desc:
@@ -136,9 +173,15 @@ def _overlay_backend(ctx: Any, be: Any, row: StatRow, now: int) -> None:
             uweight += st["uweight"]
     up = act + bck > 0 or not be.servers
     down = be.down_time + (time.time() - be.down_since if be.down_since is not None else 0)
-    v.update(status="UP" if up else "DOWN", act=act, bck=bck, weight=weight if act else bweight,
-             uweight=uweight if act else buweight, chkdown=be.chkdown,
-             lastchg=max(0, int(now - be.last_change)))
+    v.update(
+        status="UP" if up else "DOWN",
+        act=act,
+        bck=bck,
+        weight=weight if act else bweight,
+        uweight=uweight if act else buweight,
+        chkdown=be.chkdown,
+        lastchg=max(0, int(now - be.last_change)),
+    )
     if be.servers:
         v["downtime"] = int(down)
 
@@ -195,7 +238,9 @@ def render_typed(rows: list[StatRow]) -> str:
             tags = _LETTERS[t["origin"]] + _LETTERS[t["nature"]] + _LETTERS[t["scope"]]
             f = item["field"]
             val = item["value"]
-            lines.append(f"{letter[row.obj_type]}.{row.proxy_id}.{row.sid}.{f['pos']}.{f['name']}.1:{tags}:"
-                         f"{val['type']}:{val['value']}\n")
+            lines.append(
+                f"{letter[row.obj_type]}.{row.proxy_id}.{row.sid}.{f['pos']}.{f['name']}.1:{tags}:"
+                f"{val['type']}:{val['value']}\n"
+            )
         lines.append("\n")
     return "".join(lines)

@@ -90,14 +90,20 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
                                duration_ms=elapsed())
         try:
             if spec.http is not None:
-                await asyncio.wait_for(loop.sock_sendall(sock, spec.http.request), max(0.0, deadline - loop.time()))
+                await asyncio.wait_for(
+                    loop.sock_sendall(sock, spec.http.request), max(0.0, deadline - loop.time())
+                )
             elif spec.agent_send:
-                await asyncio.wait_for(loop.sock_sendall(sock, spec.agent_send), max(0.0, deadline - loop.time()))
+                await asyncio.wait_for(
+                    loop.sock_sendall(sock, spec.agent_send), max(0.0, deadline - loop.time())
+                )
             data = await _read(loop, sock, deadline, spec)
         except asyncio.TimeoutError:
             return ProbeResult(CheckStatus.L7TOUT, duration_ms=elapsed())
         except OSError as exc:
-            status = CheckStatus.L7RSP if exc.errno in (errno.ECONNRESET, errno.EPIPE) else CheckStatus.SOCKERR
+            status = (
+                CheckStatus.L7RSP if exc.errno in (errno.ECONNRESET, errno.EPIPE) else CheckStatus.SOCKERR
+            )
             return ProbeResult(status, desc=_strerror(exc), duration_ms=elapsed())
         if spec.agent:
             reply = parse_agent_reply(data)
@@ -108,8 +114,13 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
                 status = CheckStatus.L7OK
             elif reply.health is not None:
                 status = CheckStatus.L7STS
-            return ProbeResult(status, code=0 if reply.health else None, desc=reply.info(),
-                               duration_ms=elapsed(), reply=reply)
+            return ProbeResult(
+                status,
+                code=0 if reply.health else None,
+                desc=reply.info(),
+                duration_ms=elapsed(),
+                reply=reply,
+            )
         assert spec.http is not None
         status, code, info = evaluate(spec.http, data)
         return ProbeResult(status, code=code, desc=info, duration_ms=elapsed())
@@ -117,8 +128,9 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
         _close(sock)
 
 
-async def _tcp_steps(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float,
-                     plan: TcpCheckPlan) -> tuple[CheckStatus, str]:
+async def _tcp_steps(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float, plan: TcpCheckPlan
+) -> tuple[CheckStatus, str]:
     """Run tcp-check steps on a connected socket: (status, info)."""
     data = b""
     for step in plan.steps:
@@ -129,8 +141,9 @@ async def _tcp_steps(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadl
             found = expect_found(step, data)
             closed = False
             while not found and not closed and len(data) < MAX_RESPONSE:
-                chunk = await asyncio.wait_for(loop.sock_recv(sock, MAX_RESPONSE - len(data)),
-                                               max(0.0, deadline - loop.time()))
+                chunk = await asyncio.wait_for(
+                    loop.sock_recv(sock, MAX_RESPONSE - len(data)), max(0.0, deadline - loop.time())
+                )
                 closed = not chunk
                 data += chunk
                 found = expect_found(step, data)
@@ -143,13 +156,16 @@ async def _tcp_steps(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadl
     return CheckStatus.L7OK, "(tcp-check)"
 
 
-async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float, spec: ProbeSpec) -> bytes:
+async def _read(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, deadline: float, spec: ProbeSpec
+) -> bytes:
     """Read until the reply is complete, the peer closes, or the buffer is full."""
     data = b""
     head_only = spec.http is not None and spec.http.method == "HEAD"
     while len(data) < MAX_RESPONSE:
-        chunk = await asyncio.wait_for(loop.sock_recv(sock, MAX_RESPONSE - len(data)),
-                                       max(0.0, deadline - loop.time()))
+        chunk = await asyncio.wait_for(
+            loop.sock_recv(sock, MAX_RESPONSE - len(data)), max(0.0, deadline - loop.time())
+        )
         if not chunk:
             break
         data += chunk

@@ -23,7 +23,7 @@ from ..engine._shm import SRV_ST_STOPPED
 from .httpchk import HttpCheckPlan, build_http_check
 from .probes import ProbeResult, ProbeSpec, run_probe
 from .servers import Check, ServerRuntime, ServerTable
-from .status import ANALYZE, Analyze, CheckStatus
+from .status import ANALYZE, Analyze, CheckResult, CheckStatus
 from .tcpchk import TcpCheckPlan, build_tcp_check
 from .transitions import ServerControl
 
@@ -128,6 +128,7 @@ class HealthService:
                 chk.enabled = False
                 continue
             chk.in_progress = True
+            chk.result = CheckResult.UNKNOWN  # as HAProxy, while a check runs
             try:
                 res = await run_probe(spec)
             except Exception as exc:  # noqa: BLE001 - a check must never kill its task

@@ -161,7 +161,8 @@ class ServerControl:
         self._write(srv, **fields)
         if st["admin"] & SRV_ADMF_MAINT:
             return  # a server in maintenance changes silently
-        self.reporter.event(self._down_level(st), f"{self._name(srv)} is DOWN{why}. {self._left_line(srv)}", srv.backend.conf)
+        text = f"{self._name(srv)} is DOWN{why}. {self._left_line(srv)}"
+        self.reporter.event(self._down_level(st), text, srv.backend.conf)
         self._after(srv.backend, before)
 
     def set_running(self, srv: ServerRuntime, why: str = "") -> None:
@@ -177,8 +178,9 @@ class ServerControl:
         self._write(srv, **fields)
         if st["admin"] & SRV_ADMF_MAINT:
             return
-        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} is UP{why}. {self._online_line(srv)}",
-                            srv.backend.conf)
+        self.reporter.event(
+            LOG_NOTICE, f"{self._name(srv)} is UP{why}. {self._online_line(srv)}", srv.backend.conf
+        )
         self._after(srv.backend, before)
 
     def set_stopping(self, srv: ServerRuntime, why: str = "") -> None:
@@ -192,8 +194,9 @@ class ServerControl:
         self._write(srv, **fields)
         if st["admin"] & SRV_ADMF_MAINT:
             return
-        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} is stopping{why}. {self._online_line(srv)}",
-                            srv.backend.conf)
+        self.reporter.event(
+            LOG_NOTICE, f"{self._name(srv)} is stopping{why}. {self._online_line(srv)}", srv.backend.conf
+        )
         self._after(srv.backend, before)
 
     # -- administrative state --------------------------------------------------------------------
@@ -208,12 +211,15 @@ class ServerControl:
         self._write(srv, admin=st["admin"] | SRV_ADMF_MAINT, oper=SRV_ST_STOPPED, **fields)
         srv.check.paused = True
         if st["oper"] == SRV_ST_STOPPED:
-            self.reporter.event(LOG_NOTICE, f"{self._name(srv)} was DOWN and now enters maintenance.",
-                                srv.backend.conf)
+            self.reporter.event(
+                LOG_NOTICE, f"{self._name(srv)} was DOWN and now enters maintenance.", srv.backend.conf
+            )
         else:
-            self.reporter.event(self._down_level(st),
-                                f"{self._name(srv)} is going DOWN for maintenance. {self._left_line(srv)}",
-                                srv.backend.conf)
+            self.reporter.event(
+                self._down_level(st),
+                f"{self._name(srv)} is going DOWN for maintenance. {self._left_line(srv)}",
+                srv.backend.conf,
+            )
         self._after(srv.backend, before)
 
     def clear_maint(self, srv: ServerRuntime) -> None:
@@ -235,8 +241,9 @@ class ServerControl:
         fields["eweight"] = self.eweight_for(srv, st["uweight"], oper, srv.last_change)
         self._write(srv, admin=st["admin"] & ~SRV_ADMF_MAINT, **fields)
         mode = "DRAIN" if st["admin"] & SRV_ADMF_DRAIN else "READY"
-        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} is UP/{mode} (leaving forced maintenance).",
-                            srv.backend.conf)
+        self.reporter.event(
+            LOG_NOTICE, f"{self._name(srv)} is UP/{mode} (leaving forced maintenance).", srv.backend.conf
+        )
         if st["admin"] & SRV_ADMF_DRAIN:
             self._remains_drained(srv)
         self._after(srv.backend, before)
@@ -254,8 +261,9 @@ class ServerControl:
         srv.agent_drain = by_agent
         if st["admin"] & SRV_ADMF_MAINT:
             return
-        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} enters drain state. {self._online_line(srv)}",
-                            srv.backend.conf)
+        self.reporter.event(
+            LOG_NOTICE, f"{self._name(srv)} enters drain state. {self._online_line(srv)}", srv.backend.conf
+        )
         self._after(srv.backend, before)
 
     def _remains_drained(self, srv: ServerRuntime) -> None:
@@ -270,8 +278,9 @@ class ServerControl:
         if st["admin"] & SRV_ADMF_MAINT:
             return
         state = "DOWN" if st["oper"] == SRV_ST_STOPPED else "UP"
-        self.reporter.event(LOG_NOTICE, f"{self._name(srv)} is {state} (leaving forced drain).",
-                            srv.backend.conf)
+        self.reporter.event(
+            LOG_NOTICE, f"{self._name(srv)} is {state} (leaving forced drain).", srv.backend.conf
+        )
 
     def set_ready(self, srv: ServerRuntime) -> None:
         """``state ready`` / agent ``ready``: out of maintenance and drain."""
@@ -289,7 +298,9 @@ class ServerControl:
     def set_maxconn(self, srv: ServerRuntime, maxconn: int) -> None:
         self._write(srv, maxconn=maxconn)
 
-    def set_address(self, srv: ServerRuntime, family: int, host: str, port: int | None, sockaddr: bytes) -> None:
+    def set_address(
+        self, srv: ServerRuntime, family: int, host: str, port: int | None, sockaddr: bytes
+    ) -> None:
         srv.family, srv.host, srv.sockaddr = family, host, sockaddr
         if port is not None:
             srv.port = port or None
@@ -310,8 +321,15 @@ class ServerControl:
 
     # -- health-check results ----------------------------------------------------------------------
 
-    def check_result(self, srv: ServerRuntime, check: Check, status: CheckStatus, code: int | None = None,
-                     desc: str = "", duration_ms: int = -1) -> None:
+    def check_result(
+        self,
+        srv: ServerRuntime,
+        check: Check,
+        status: CheckStatus,
+        code: int | None = None,
+        desc: str = "",
+        duration_ms: int = -1,
+    ) -> None:
         """Account one finished check (HAProxy's set_server_check_status() and the
         check_notify_*() that follow) and log it with ``option log-health-checks``."""
         prev_status = check.status
@@ -374,8 +392,13 @@ class ServerControl:
 
     def _publish(self, srv: ServerRuntime, check: Check) -> None:
         """The check summary the statistics read from shared memory."""
-        self._write(srv, bump=False, check_status=int(check.status), check_code=check.code or 0,
-                    check_duration_ms=max(0, check.duration_ms))
+        self._write(
+            srv,
+            bump=False,
+            check_status=int(check.status),
+            check_code=check.code or 0,
+            check_duration_ms=max(0, check.duration_ms),
+        )
 
     def _log_check(self, srv: ServerRuntime, check: Check, result: CheckResult) -> None:
         up = check.health >= check.rise
@@ -387,8 +410,10 @@ class ServerControl:
         what = "Agent" if check.agent else "Health"
         cond = "conditionally " if result == CheckResult.CONDPASS else ""
         verdict = "succeeded" if result >= CheckResult.PASSED else "failed"
-        text = (f"{what} check for {'backup ' if srv.backup else ''}server {srv.key} {cond}{verdict}"
-                f"{append_status(check)}, status: {num}/{den} {state}.")
+        text = (
+            f"{what} check for {'backup ' if srv.backup else ''}server {srv.key} {cond}{verdict}"
+            f"{append_status(check)}, status: {num}/{den} {state}."
+        )
         self.reporter.event(LOG_NOTICE, text, srv.backend.conf)
 
     # -- forced states from the runtime API ("set server ... health|agent up|down|stopping") ------

@@ -69,7 +69,10 @@ def test_cli_protocol_prompt_pipelining_and_errors(lab, tmp_path):
     p, _fe, _a1, _a2 = two_servers(lab, tmp_path, nbthread=1)
     path = p.sock_path
     # several commands in one write, separated by LF and ';', each answer ends with an empty line
-    assert cli_raw(path, b"show backend;show backend\nshow cli level\n") == b"# name\napp\n\n# name\napp\n\nadmin\n\n"
+    assert (
+        cli_raw(path, b"show backend;show backend\nshow cli level\n")
+        == b"# name\napp\n\n# name\napp\n\nadmin\n\n"
+    )
     # a command without its end of line at EOF is dropped, as in HAProxy
     assert cli_raw(path, b"show backend", shut=True) == b""
     assert cli_raw(path, b"show backend;", shut=True) == b"# name\napp\n\n"
@@ -88,10 +91,16 @@ def test_cli_protocol_prompt_pipelining_and_errors(lab, tmp_path):
     s.close()
     unknown = cli_raw(path, b"foo\n").decode()
     assert unknown.startswith("Unknown command, but maybe one of the following ones is a better match:\n")
-    assert unknown.endswith("  help [<command>]                        : list matching or all commands\n"
-                            "  prompt                                  : toggle interactive mode with prompt\n"
-                            "  quit                                    : disconnect\n\n")
-    assert cli_raw(path, b"\n").decode().startswith("Unknown command. Please enter one of the following commands")
+    assert unknown.endswith(
+        "  help [<command>]                        : list matching or all commands\n"
+        "  prompt                                  : toggle interactive mode with prompt\n"
+        "  quit                                    : disconnect\n\n"
+    )
+    assert (
+        cli_raw(path, b"\n")
+        .decode()
+        .startswith("Unknown command. Please enter one of the following commands")
+    )
     helpset = cli_raw(path, b"help set\n").decode().splitlines()
     assert helpset[0] == "The following commands are valid at this level:"
     assert helpset[1:5] == [
@@ -107,8 +116,10 @@ def test_cli_protocol_prompt_pipelining_and_errors(lab, tmp_path):
         "set server app/a1 state bogus": "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n",
         "set server app/a1 weight 300": "Absolute weight can only be between 0 and 256 inclusive.\n\n",
         "set server app/a1 weight abc": "Empty weight string empty or preceded by garbage\n",
-        "set server app/a1": ("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | "
-                              "agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n\n"),
+        "set server app/a1": (
+            "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | "
+            "agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n\n"
+        ),
         "set server app/a1 addr bad": "Invalid addr 'bad' by 'stats socket command'\n\n",
         "set maxconn server app/a1 x": "maxconn string empty or preceded by garbage\n",
         "set maxconn frontend nofe 100": "No such frontend.\n\n",
@@ -173,10 +184,15 @@ def test_set_server_addr_moves_traffic(lab, tmp_path):
     p.cli("disable server app/a1")
     assert spread(fe, 6) == {"a2": 6}
     answer = p.cli(f"set server app/a2 addr 127.0.0.1 port {b3.port}")
-    assert answer == (f"no need to change the addr, port changed from '{a2.port}' to '{b3.port}' "
-                      "by 'stats socket command'\n")
+    assert answer == (
+        f"no need to change the addr, port changed from '{a2.port}' to '{b3.port}' "
+        "by 'stats socket command'\n"
+    )
     assert spread(fe, 10) == {"b3": 10}
-    assert p.cli("set server app/a2 addr 127.0.0.2") == "IP changed from '127.0.0.1' to '127.0.0.2' by 'stats socket command'\n"
+    assert (
+        p.cli("set server app/a2 addr 127.0.0.2")
+        == "IP changed from '127.0.0.1' to '127.0.0.2' by 'stats socket command'\n"
+    )
     assert "app 2 a2 127.0.0.2 2 0 1 1 " in p.cli("show servers state app")
 
 
@@ -221,16 +237,21 @@ def test_show_sess_lists_streams_of_all_workers(lab, tmp_path):
     for t in threads:
         t.start()
     try:
+
         def four_streams() -> str | None:
             out = p.cli("show sess")
             return out if len(re.findall(r"fe=fe be=app srv=a[12] ", out)) >= 4 else None
 
         out = wait_for(four_streams, 5, what="4 streams in show sess")
         lines = out.splitlines()
-        assert re.match(r"0x[0-9a-f]+: proto=unix_stream src=unix:\d+ fe=GLOBAL be=<NONE> srv=<none> ts=00", lines[0])
+        assert re.match(
+            r"0x[0-9a-f]+: proto=unix_stream src=unix:\d+ fe=GLOBAL be=<NONE> srv=<none> ts=00", lines[0]
+        )
         streams = [ln for ln in lines if "fe=fe" in ln]
-        assert all(re.match(r"0x[0-9a-f]+: proto=tcpv4 src=127\.0\.0\.1:\d+ fe=fe be=app srv=a[12] ", s)
-                   for s in streams), streams
+        assert all(
+            re.match(r"0x[0-9a-f]+: proto=tcpv4 src=127\.0\.0\.1:\d+ fe=fe be=app srv=a[12] ", s)
+            for s in streams
+        ), streams
         assert {re.search(r"worker=(\d)", s).group(1) for s in streams} <= {"0", "1"}
         one = streams[0].split(":", 1)[0]
         detail = p.cli(f"show sess {one}")
@@ -246,15 +267,22 @@ def test_show_stat_and_info_formats(lab, tmp_path):
     csv = p.cli("show stat")
     header = csv.splitlines()[0]
     assert header.startswith("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,")
-    assert header.endswith(",agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,"
-                           "h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,"
-                           "h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,"
-                           "h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,"
-                           "h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,"
-                           "h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,")
+    assert header.endswith(
+        ",agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,h2_headers_rcvd,"
+        "h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,"
+        "h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,"
+        "h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,"
+        "h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,"
+        "h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,"
+    )
     ncols = header.count(",")
     rows = csv.splitlines()[1:]
-    assert [r.split(",")[:2] for r in rows] == [["fe", "FRONTEND"], ["app", "a1"], ["app", "a2"], ["app", "BACKEND"]]
+    assert [r.split(",")[:2] for r in rows] == [
+        ["fe", "FRONTEND"],
+        ["app", "a1"],
+        ["app", "a2"],
+        ["app", "BACKEND"],
+    ]
     assert all(r.count(",") == ncols for r in rows)
     cols = header[2:].split(",")
     fe_row = dict(zip(cols, rows[0].split(",")))
@@ -270,9 +298,12 @@ def test_show_stat_and_info_formats(lab, tmp_path):
     p.cli("disable server app/a2")
     assert "app,a2," not in p.cli("show stat no-maint") and "app,a2," in p.cli("show stat")
     info = json.loads(p.cli("show info json"))
-    assert info[0] == {"field": {"pos": 0, "name": "Name"}, "processNum": 1,
-                       "tags": {"origin": "Product", "nature": "Output", "scope": "Service"},
-                       "value": {"type": "str", "value": "fastlb"}}
+    assert info[0] == {
+        "field": {"pos": 0, "name": "Name"},
+        "processNum": 1,
+        "tags": {"origin": "Product", "nature": "Output", "scope": "Service"},
+        "value": {"type": "str", "value": "fastlb"},
+    }
     assert p.cli("show info typed").splitlines()[3] == "3.Nbthread.1:CGS:u32:1"
     assert re.search(r"^CumReq: 4$", p.cli("show info"), re.MULTILINE)
 
@@ -293,8 +324,13 @@ frontend fe
 backend b
     server s 127.0.0.1:1
 """)
-    r = subprocess.run([sys.executable, "-m", "fastlb", "-f", str(cfg), "-db"], capture_output=True, text=True,
-                       timeout=30, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "fastlb", "-f", str(cfg), "-db"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert r.returncode == 1
     assert "cannot bind UNIX socket" in r.stderr and "No such file or directory" in r.stderr
 
@@ -308,13 +344,19 @@ def test_clear_counters_socket_mode_and_fd_socket(lab, tmp_path):
     a1 = lab.http("a1")
     fe = free_port()
     sock = str(tmp_path / "s.sock")
-    text = config(lab.syslog.port, sock, f"""
+    text = config(
+        lab.syslog.port,
+        sock,
+        f"""
 frontend fe
     bind 127.0.0.1:{fe}
     default_backend app
 backend app
     server a1 127.0.0.1:{a1.port}
-""", nbthread=1, extra_global=f"    stats socket fd@{listener.fileno()} level operator\n")
+""",
+        nbthread=1,
+        extra_global=f"    stats socket fd@{listener.fileno()} level operator\n",
+    )
     proc = lab.fastlb(text, sock, fe, pass_fds=(listener.fileno(),))
     listener.close()
     assert oct(os.stat(sock).st_mode & 0o777) == "0o600"

@@ -246,7 +246,8 @@ class Proc:
                 self.proc.wait()
 
 
-def cli_raw(target: str | tuple[str, int] | None, data: bytes, timeout: float = 5.0, shut: bool = False) -> bytes:
+def cli_raw(target: str | tuple[str, int] | None, data: bytes, timeout: float = 5.0,
+            shut: bool = False) -> bytes:
     """Send ``data`` to a stats socket (path or (host, port)) and read until it closes."""
     if isinstance(target, tuple):
         s = socket.create_connection(target, timeout=timeout)
@@ -286,7 +287,11 @@ def spread(port: int, n: int, path: str = "/x") -> dict[str, int]:
     seen: dict[str, int] = {}
     for _ in range(n):
         status, body = http_get(port, path)
-        key = body.split()[0].split("=", 1)[1] if status == 200 and body.startswith("srv=") else f"status:{status}"
+        key = (
+            body.split()[0].split("=", 1)[1]
+            if status == 200 and body.startswith("srv=")
+            else f"status:{status}"
+        )
         seen[key] = seen.get(key, 0) + 1
     return seen
 
@@ -315,8 +320,13 @@ class Lab:
         path.write_text(text)
         return str(path)
 
-    def fastlb(self, cfg_text: str, sock: str | None = None, ready_port: int | None = None,
-               pass_fds: tuple[int, ...] = ()) -> Proc:
+    def fastlb(
+        self,
+        cfg_text: str,
+        sock: str | None = None,
+        ready_port: int | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> Proc:
         cfg = self.write(cfg_text)
         p = Proc([sys.executable, "-m", "fastlb", "-f", cfg, "-db"], sock, pass_fds)
         self.items.append(p)

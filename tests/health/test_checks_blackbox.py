@@ -35,8 +35,11 @@ backend app
 
     a2 = lab.http("a2", port=port2)
     up = lab.syslog.wait(r"Server app/a2 is UP")
-    assert re.search(r"Server app/a2 is UP, reason: Layer4 check passed, check duration: \d+ms\. 2 active and "
-                     r"0 backup servers online\. 0 sessions requeued, 0 total in queue\.", up), up
+    assert re.search(
+        r"Server app/a2 is UP, reason: Layer4 check passed, check duration: \d+ms\. 2 active and "
+        r"0 backup servers online\. 0 sessions requeued, 0 total in queue\.",
+        up,
+    ), up
     assert up.startswith("<133>"), up  # local0.notice
     seen = spread(fe, 30)
     assert seen.get("a2", 0) >= 10 and seen.get("a1", 0) >= 10, seen
@@ -48,7 +51,11 @@ def test_httpchk_500_goes_down_no_request_reaches_it_then_recovers(lab, tmp_path
     a2 = lab.http("a2")
     fe = free_port()
     sock = str(tmp_path / "s.sock")
-    p = lab.fastlb(config(lab.syslog.port, sock, f"""
+    p = lab.fastlb(
+        config(
+            lab.syslog.port,
+            sock,
+            f"""
 frontend fe
     bind 127.0.0.1:{fe}
     default_backend app
@@ -56,12 +63,19 @@ backend app
     option httpchk GET /health
     server a1 127.0.0.1:{a1.port} check inter 200 rise 2 fall 2
     server a2 127.0.0.1:{a2.port} check inter 200 rise 2 fall 2
-"""), sock, fe)
+""",
+        ),
+        sock,
+        fe,
+    )
     wait_for(lambda: a2.hits.get("/health", 0) >= 2, what="checks on a2")
     a2.status = 500
     line = lab.syslog.wait(r"Server app/a2 is DOWN")
-    assert re.search(r'Server app/a2 is DOWN, reason: Layer7 wrong status, code: 500, info: "Internal Server '
-                     r'Error", check duration: \d+ms\. 1 active and 0 backup servers left\.', line), line
+    assert re.search(
+        r'Server app/a2 is DOWN, reason: Layer7 wrong status, code: 500, info: "Internal Server '
+        r'Error", check duration: \d+ms\. 1 active and 0 backup servers left\.',
+        line,
+    ), line
     # a2 still answers (500) on its port: had any worker routed a request there, it would show in
     # its counters. With two workers and new connections, both workers serve these requests.
     before = a2.traffic()
@@ -76,8 +90,10 @@ backend app
 
     # back to 200: DOWN 1/2 after one success, UP after `rise` (2) successes
     a2.status = 200
-    lab.syslog.wait(r"Server app/a2 is UP, reason: Layer7 check passed, code: 200, check duration: \d+ms\. "
-                    r"2 active and 0 backup servers online\.")
+    lab.syslog.wait(
+        r"Server app/a2 is UP, reason: Layer7 check passed, code: 200, check duration: \d+ms\. "
+        r"2 active and 0 backup servers online\."
+    )
     seen = spread(fe, 20)
     assert seen.get("a2", 0) >= 5, seen
 
@@ -86,7 +102,11 @@ def test_log_health_checks_lines_and_statuses(lab, tmp_path):
     a1 = lab.http("a1", status=500)
     fe = free_port()
     sock = str(tmp_path / "s.sock")
-    p = lab.fastlb(config(lab.syslog.port, sock, f"""
+    p = lab.fastlb(
+        config(
+            lab.syslog.port,
+            sock,
+            f"""
 frontend fe
     bind 127.0.0.1:{fe}
     default_backend app
@@ -95,22 +115,37 @@ backend app
     option log-health-checks
     server a1 127.0.0.1:{a1.port} check inter 200 rise 2 fall 3
     server b1 127.0.0.1:{a1.port} check inter 200 rise 2 fall 3 backup disabled
-""", nbthread=1), sock, fe)
-    lab.syslog.wait(r"Health check for server app/a1 failed, reason: Layer7 wrong status, code: 500, info: "
-                    r'"Internal Server Error", check duration: \d+ms, status: 0/2 DOWN\.')
+""",
+            nbthread=1,
+        ),
+        sock,
+        fe,
+    )
+    lab.syslog.wait(
+        r"Health check for server app/a1 failed, reason: Layer7 wrong status, code: 500, info: "
+        r'"Internal Server Error", check duration: \d+ms, status: 0/2 DOWN\.'
+    )
     # with log-health-checks the transition line carries no reason (HAProxy prints it once)
     down = lab.syslog.wait(r"Server app/a1 is DOWN")
-    assert down.endswith("Server app/a1 is DOWN. 0 active and 0 backup servers left. 0 sessions active, "
-                         "0 requeued, 0 remaining in queue.\n"), down
+    assert down.endswith(
+        "Server app/a1 is DOWN. 0 active and 0 backup servers left. 0 sessions active, "
+        "0 requeued, 0 remaining in queue.\n"
+    ), down
     lab.syslog.wait(r"backend app has no server available!")
-    assert any(line.startswith("<128>") and "backend app has no server available!" in line
-               for line in lab.syslog.lines)
+    assert any(
+        line.startswith("<128>") and "backend app has no server available!" in line
+        for line in lab.syslog.lines
+    )
     p.wait_output(r"\[ALERT\]    \(\d+\) : backend 'app' has no server available!")
     a1.status = 200
-    lab.syslog.wait(r"Health check for server app/a1 succeeded, reason: Layer7 check passed, code: 200, "
-                    r"check duration: \d+ms, status: 1/2 DOWN\.")
-    lab.syslog.wait(r"Health check for server app/a1 succeeded, reason: Layer7 check passed, code: 200, "
-                    r"check duration: \d+ms, status: 3/3 UP\.")
+    lab.syslog.wait(
+        r"Health check for server app/a1 succeeded, reason: Layer7 check passed, code: 200, "
+        r"check duration: \d+ms, status: 1/2 DOWN\."
+    )
+    lab.syslog.wait(
+        r"Health check for server app/a1 succeeded, reason: Layer7 check passed, code: 200, "
+        r"check duration: \d+ms, status: 3/3 UP\."
+    )
     lab.syslog.wait(r"Server app/a1 is UP\. 1 active and 0 backup servers online\.")
     # the disabled backup server was never checked
     assert "Health check for backup server app/b1" not in "".join(lab.syslog.lines)
