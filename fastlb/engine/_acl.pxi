@@ -44,6 +44,7 @@ DEF F_STATUS = 32      # response status (http-response rules)
 DEF F_RES_HDR = 33     # response header (http-response rules)
 DEF F_RES_FHDR = 34
 DEF F_RES_HDR_CNT = 35
+DEF F_HTTP_AUTH = 36   # http_auth(userlist): Basic credentials valid
 
 # how a fetch's samples are compared
 DEF M_STR = 1
@@ -415,6 +416,8 @@ cdef list fetch_l7(HttpStream h, Fetch f):
         return [h.rq.len]
     if f.kind == F_HTTP_FIRST_REQ:
         return [h.nreq == 1]
+    if f.kind == F_HTTP_AUTH:
+        return [basic_auth_user(h, f.const) is not None]
     return []
 
 

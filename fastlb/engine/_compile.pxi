@@ -25,6 +25,7 @@ _BASE_FETCHES = {
     "fe_conn": (F_FE_CONN, "int"), "be_conn": (F_BE_CONN, "int"), "req.hdr_names": (F_HDR_NAMES, "str"),
     "srv_is_up": (F_SRV_IS_UP, "bool"), "connslots": (F_CONNSLOTS, "int"), "queue": (F_QUEUE, "int"),
     "status": (F_STATUS, "int"),
+    "http_auth": (F_HTTP_AUTH, "bool"),
 }
 # fetches that are constant for fastlb's build (no TLS termination yet)
 _CONST_FETCHES = {
@@ -96,6 +97,10 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
             if args[0] not in w.backends_by_name:
                 raise RuleCompileError(f"no such backend '{args[0]}' in '{name}({args[0]})'")
             f.be = w.backends_by_name[args[0]]
+    elif kind == F_HTTP_AUTH:
+        if not args or args[0] not in w.userlists:
+            raise RuleCompileError(f"http_auth: no such userlist '{args[0] if args else ''}'")
+        f.const = w.userlists[args[0]]
     elif kind == F_SRV_IS_UP:
         if not args or "/" not in args[0]:
             raise RuleCompileError("srv_is_up needs <backend>/<server>")

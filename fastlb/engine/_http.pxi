@@ -98,6 +98,10 @@ cdef class HttpStream(Stream):
     cdef int in_progress
     cdef int again
     cdef uint32_t svc_head_len
+    cdef object svc_cb
+    cdef char ck_req               # request cookie state for the log (N/I/D/V)
+    cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
+    cdef ServerRt ck_srv           # server named by the request's cookie
     cdef uint32_t rsp_off          # offset of the response head being processed (rules)
     cdef fl_lb_str_t lb_hdr
 
@@ -292,7 +296,11 @@ cdef class HttpStream(Stream):
         w.global_cnt.cum_req += 1
         if w.log_cb is not None and fe.plan is not None:
             self.req_line = (self.rq.data + self.rq.head + self.req.start_off)[:self.request_line_len()]
-        # routing: use_backend rules, else the default backend
+        # the frontend's http-request rules (and redirects), then routing
+        if fe.rules is not None:
+            if run_request_rules(self, fe.rules) == RULES_ANSWERED or self.closed:
+                return
+            head_len = self.req.head_len
         be = fe.default_backend
         if fe.router is not None:
             be = (<Router>fe.router).route(self, be)
@@ -304,12 +312,24 @@ cdef class HttpStream(Stream):
             self.send_error(503, 1)
             return
         self.be = be
+        if be.rules is not None and not be.same_proxy:
+            if run_request_rules(self, be.rules) == RULES_ANSWERED or self.closed:
+                return
+            head_len = self.req.head_len
         if be.service_uri is not None and self.target_has_prefix(be.service_uri):
             self.run_service(be, head_len)
             return
         be.cnt.cum_req += 1
         be.cnt.cum_sess += 1        # HAProxy counts one backend stream per request
         self.tries_left = be.retries
+        self.srv = None
+        self.persistent = 0
+        self.ck_req = b'-'
+        self.ck_rsp = b'-'
+        self.ck_srv = None
+        if be.cookie is not None:
+            cookie_request(self, be.cookie)
+            head_len = self.req.head_len
         # keep-alive decisions for this transaction
         self.decide_connection_modes()
         # rewrite the head in place, then decide how the body is delimited
@@ -326,10 +346,8 @@ cdef class HttpStream(Stream):
             free(self.own_hdrs)
             self.own_hdrs = NULL
             fl_http_msg_init(&self.req, w.hdrs, <uint16_t>w.maxhdr)
-        # get a server connection
-        self.srv = None
+        # get a server connection (a valid persistence cookie already chose self.srv)
         self.failed_srv = None
-        self.persistent = 0
         self.assign_server()
 
     cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
@@ -566,7 +584,7 @@ cdef class HttpStream(Stream):
             # parse the head again: the shared header array may hold another stream's headers
             fl_http_msg_init(&self.req, self.w.hdrs, <uint16_t>self.w.maxhdr)
             fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, NULL)
-            self.run_service(self.be, self.svc_head_len)
+            self.run_service_cb(self.svc_cb, self.svc_head_len)
             return True
         return got
 
@@ -695,6 +713,20 @@ cdef class HttpStream(Stream):
         self.record_rsp_time()
         if not (self.rsp.flags & FL_HTTP_F_KEEPALIVE):
             self.txf &= ~TX_SRV_KA
+        if self.be.cookie is not None:
+            self.rsp_off = self.rs_fwd
+            cookie_response(self, self.be.cookie)
+            head_len = self.rsp.head_len
+        if self.be.rules is not None or self.fe.rules is not None:
+            self.rsp_off = self.rs_fwd
+            if self.be.rules is not None:
+                run_response_rules(self, self.be.rules)
+            if self.fe.rules is not None and not self.closed and not (self.txf & TX_LOCAL) and \
+                    not (self.be.same_proxy and self.be.rules is not None):
+                run_response_rules(self, self.fe.rules)
+            if self.closed or (self.txf & TX_LOCAL):
+                return
+            head_len = self.rsp.head_len
         if not self.rewrite_response(head_len):
             return
         kind = self.rsp.body
@@ -718,6 +750,14 @@ cdef class HttpStream(Stream):
         else:
             self.rs_state = RS_DONE
         self.analyse_rsp_body()
+
+    cdef void deny_response(self) noexcept:
+        """http-response deny: the client gets a 502 instead of the server's response."""
+        self.be.cnt.denied_resp += 1
+        self.fe.cnt.denied_resp += 1
+        self.set_term(b'P', b'H')
+        self.abort_server_side()
+        self.send_error(502, 1)
 
     cdef void record_rsp_time(self) noexcept:
         cdef int i
@@ -1084,9 +1124,12 @@ cdef class HttpStream(Stream):
         cdef int idx
         self.txf |= TX_LOCAL
         self.status = status
-        if not keep_alive or not (self.req_flags & FL_HTTP_F_KEEPALIVE) or self.w.stopping:
+        if not keep_alive or not (self.req_flags & FL_HTTP_F_KEEPALIVE) or self.w.stopping \
+                or self.fe.conn_mode == CONN_CLO or self.req_minor == 0:
             self.txf |= TX_CLOSE_AFTER
             self.txf &= ~TX_CLI_KA
+        else:
+            self.txf |= TX_CLI_KA
         idx = status // 100 - 1
         if idx < 0 or idx > 4:
             idx = 5
@@ -1122,8 +1165,14 @@ cdef class HttpStream(Stream):
         return False
 
     cdef void run_service(self, BackendRt be, uint32_t head_len) noexcept:
-        """Hand the request to a Python service of the backend (stats page, Prometheus...). A
-        request body (stats admin forms) must fit in the buffer; it is passed whole."""
+        """Hand the request to the Python service of the backend (the stats page)."""
+        self.be = be
+        be.cnt.intercepted += 1
+        self.run_service_cb(be.service_cb, head_len)
+
+    cdef void run_service_cb(self, object cb, uint32_t head_len) noexcept:
+        """Hand the request to a Python service (stats page, Prometheus...). A request body
+        (stats admin forms) must fit in the buffer; it is passed whole."""
         cdef int64_t cl = self.req.content_length
         cdef bytes body = b""
         cdef bytes page
@@ -1138,7 +1187,7 @@ cdef class HttpStream(Stream):
         if self.req.body == FL_HTTP_BODY_LENGTH and cl > 0:
             if <int64_t>(self.rq.len - head_len) < cl:
                 # wait for the rest of the body
-                self.be = be
+                self.svc_cb = cb
                 self.svc_head_len = head_len
                 self.rq_state = RQ_SVC_WAIT
                 self.exp_cli = self.w.now + self.fe.t_client if self.fe.t_client else 0
@@ -1157,15 +1206,13 @@ cdef class HttpStream(Stream):
             "body": body,
             "client": self.client_ip_bytes().decode(),
             "frontend": self.fe.name,
-            "backend": be.name,
+            "backend": self.be.name if self.be is not None else self.fe.name,
         }
         try:
-            page = be.service_cb(request)
+            page = cb(request)
         except Exception:
             page = DEFAULT_ERRORS[500]
         self.fe.cnt.intercepted += 1
-        be.cnt.intercepted += 1
-        self.be = be
         self.rq_fwd = head_len + (<uint32_t>cl if cl > 0 else 0)
         self.rq_state = RQ_DONE
         try:
@@ -1306,6 +1353,11 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
     t = l.fe.t_http_request or l.fe.t_client
     s.exp_cli = w.now + t if t else 0
     w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    if l.fe.rules is not None and not run_tcp_conn_rules(s, l.fe.rules):
+        l.fe.cnt.denied_conn += 1
+        s.set_term(b'P', b'R')
+        s.finish(True)
+        return
     s.cep.flags |= EP_CAN_WRITE
     # a connection is usually accepted with its request already there (defer-accept or fast
     # client): try at once
@@ -1352,6 +1404,7 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
             "srv_conn": (s.srv.cur_conn - held) if s.srv is not None else 0,
             "retries": (s.be.retries - s.tries_left) if s.be is not None and not service else 0,
             "request": s.req_line,
+            "cookie_flags": chr(s.ck_req or 45) + chr(s.ck_rsp or 45),
             "req_captures": s.captures,
         })
     except Exception:

@@ -1,3 +1,8 @@
+# results of running a rule list
+DEF RULES_CONTINUE = 0
+DEF RULES_STOP = 1         # allow / accept: skip the remaining rules of this list
+DEF RULES_ANSWERED = 2     # a response was produced (deny, redirect, return, auth, service)
+
 # Runtime objects of one worker: frontends, backends, servers, listeners. They are built once
 # from the plan (fastlb.runtime.plan) and point into the shared-memory segment for server state
 # (read) and this worker's counters (write).
@@ -66,6 +71,8 @@ cdef class XffConf:
 
 cdef class Router
 cdef class Stream
+cdef class ProxyRules
+cdef class CookieConf
 
 
 cdef class ServerRt:
@@ -144,6 +151,9 @@ cdef class BackendRt:
     cdef dict errpages                   # status -> full HTTP response (errorfile or default)
     cdef object plan
     cdef bytes service_uri               # requests under this path go to service_cb (stats page)
+    cdef ProxyRules rules                # http-request/-response rules of the backend, or None
+    cdef CookieConf cookie               # cookie persistence, or None
+    cdef int same_proxy                  # a listen section: rules already run as frontend
     cdef object service_cb               # callable(request: dict) -> bytes (a full HTTP response)
 
     cdef void rebuild(self) noexcept:
@@ -195,6 +205,7 @@ cdef class FrontendRt:
     cdef object plan                    # the FrontendPlan (Python side: errorfiles, logging, ...)
     cdef XffConf xff                    # option forwardfor of the frontend, or None
     cdef dict errpages
+    cdef ProxyRules rules               # http-request/-response/tcp-request rules, or None
 
 
 cdef class Listener(Handler):
@@ -209,6 +220,10 @@ cdef class Listener(Handler):
     cdef int in_pending
 
     cdef void on_io(self, Endpoint ep) noexcept:
+        self.w.accept_from(self)
+
+    cdef void on_timeout(self, uint64_t now) noexcept:
+        self.expire = 0
         self.w.accept_from(self)
 
 

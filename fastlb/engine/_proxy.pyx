@@ -21,6 +21,8 @@ include "_tcp.pxi"
 include "_http.pxi"
 include "_acl.pxi"
 include "_compile.pxi"
+include "_rules.pxi"
+include "_cookie.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
@@ -106,6 +108,7 @@ cdef void build_runtime(Worker w, plan) except *:
         fe.errpages = error_pages(fp.conf.errorfiles)
         acls = compile_acls(w, fp.conf)
         fe.router = compile_router(w, fp.conf, acls)
+        fe.rules = compile_proxy_rules(w, fp.conf, acls)
         fe.listeners = []
         for lp in fp.listeners:
             l = Listener()
@@ -120,6 +123,14 @@ cdef void build_runtime(Worker w, plan) except *:
             fe.listeners.append(l)
             w.listeners.append(l)
         w.frontends.append(fe)
+    for x in w.backends:
+        be = <BackendRt>x
+        be.same_proxy = be.plan.conf.kind == "listen"
+        be.rules = compile_proxy_rules(w, be.plan.conf, compile_acls(w, be.plan.conf))
+        be.cookie = make_cookie_conf(be)
+        if be.rules is not None:
+            # a backend's tcp-request connection rules never apply (no capability)
+            be.rules.tcp_conn = []
     w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation
 
 

@@ -403,6 +403,8 @@ cdef class Stream(Handler):
         self.on_connect_error()
 
     cdef bint persistent_locked(self) noexcept:
+        """A stream pinned by persistence is only redispatched when `option redispatch` says so
+        (connect_failed checks be.redispatch first), never otherwise."""
         return False
 
     cdef void on_conn_timer(self) noexcept:

@@ -256,6 +256,11 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.s2c.splice_ok = 1
     s.be = l.fe.default_backend
     w.register(s.cep, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+    if l.fe.rules is not None and not run_tcp_conn_rules(s, l.fe.rules):
+        l.fe.cnt.denied_conn += 1
+        s.set_term(b'P', b'R')
+        s.finish(True)
+        return
     if l.fe.router is not None:
         s.be = (<Router>l.fe.router).route(s, s.be)
     if s.be is None:

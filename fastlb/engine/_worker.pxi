@@ -51,6 +51,8 @@ cdef class Worker:
     cdef set streams                      # live streams (for soft stop and show sess)
     cdef object log_cb                    # Python callable for log lines, or None
     cdef fl_http_hdr *hdrs                # scratch header array for parsing (maxhdr entries)
+    cdef dict services                    # use-service name -> callable(request) -> bytes
+    cdef dict userlists                   # name -> {user: (password, insecure)}
 
     def __cinit__(self):
         self.epfd = -1
@@ -86,6 +88,9 @@ cdef class Worker:
         self.shm_base = <char *>&view[0]
         self.counters = fl_shm_counters(self.shm_base, worker_index)
         self.log_cb = None
+        self.services = {}
+        self.userlists = {ul.name: {u.name: (u.password, u.insecure) for u in ul.users}
+                          for ul in plan.config.userlists}
         build_runtime(self, plan)
 
     def __dealloc__(self):
@@ -122,6 +127,10 @@ cdef class Worker:
     def set_log_callback(self, cb):
         """`cb(fields: dict)` is called once per finished HTTP transaction / TCP session."""
         self.log_cb = cb
+
+    def register_service(self, str name, cb):
+        """`http-request use-service <name>` calls `cb(request: dict) -> bytes`."""
+        self.services[name] = cb
 
     def set_backend_service(self, str backend, bytes uri_prefix, cb):
         """Serve requests routed to `backend` whose path starts with `uri_prefix` by calling
@@ -302,8 +311,9 @@ cdef class Worker:
                 if errno == EINTR or errno == ECONNABORTED:
                     continue
                 if errno == EMFILE or errno == ENFILE or errno == ENOBUFS or errno == ENOMEM:
-                    # out of descriptors: retry on the next tick rather than spinning
-                    l.ep.flags |= EP_CAN_READ
+                    # out of descriptors: retry in 100 ms rather than spinning (HAProxy waits too)
+                    l.expire = self.now + 100
+                    self.timers.schedule(l)
                     return
                 l.ep.flags &= ~EP_CAN_READ
                 return

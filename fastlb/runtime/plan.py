@@ -358,11 +358,11 @@ def _check_fd_limit(plan: Plan, explicit: bool) -> None:
     except (ValueError, OSError):
         target = soft
     if target < need:
-        usable = max(1, (target - FD_RESERVE - len(plan.listeners) - plan.maxpipes * 2) // 2)
-        if explicit:
-            plan.warnings.append(
-                f"[fastlb.main()] Cannot raise FD limit to {need} (hard limit is {hard}): each worker "
-                f"will accept at most {usable} connections instead of {plan.worker_maxconn}; "
-                f"raise 'ulimit -n' or spread maxconn over more workers (nbthread)."
-            )
-        plan.worker_maxconn = usable
+        # As HAProxy: say so and go on. An idle client connection needs one descriptor, a
+        # proxied one two: the limit may or may not be reached; when it is, accepting pauses
+        # until descriptors free up (EMFILE is retried), nothing breaks.
+        plan.warnings.append(
+            f"[fastlb.main()] Cannot raise FD limit to {need}, limit is {target}: each worker may "
+            f"run out of descriptors before its {plan.worker_maxconn} connections; raise 'ulimit -n' "
+            f"or spread maxconn over more workers (nbthread)."
+        )

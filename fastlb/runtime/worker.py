@@ -25,7 +25,10 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     from ..logs import make_log_callback
     from ..stats import install_worker_services
 
-    install_worker_services(worker, plan, shm, loop)
+    rates = install_worker_services(worker, plan, shm, loop)
+    from ..stats.prometheus import make_prometheus_service
+
+    worker.register_service("prometheus-exporter", make_prometheus_service(plan, shm, rates))
     log_cb = make_log_callback(plan, index)
     if log_cb is not None:
         worker.set_log_callback(log_cb)

@@ -13,6 +13,7 @@ Each argument is KIND:PORT:
       /bad                an invalid status line
       /nothing            close without answering
       /status?code=N      empty response with that status
+      /cacheable          200 with Cache-Control: max-age=60
       /ws                 101 Switching Protocols then echo every byte
       Expect: 100-continue is answered with "100 Continue" before the body is read.
 """
@@ -118,6 +119,10 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
                     writer.write(block[:n])
                     left -= n
                     await writer.drain()
+                continue
+            if path == "/cacheable":
+                writer.write(response(200, b"cache me\n", "Cache-Control: max-age=60\r\n"))
+                await writer.drain()
                 continue
             if path == "/status":
                 code = int(q.get("code", "200"))

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import RawClient, free_port, http_cfg
+from enginelib import RawClient, free_port, http_cfg
 
 
 def fields(body: bytes) -> dict:

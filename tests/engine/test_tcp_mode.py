@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import free_port
+from enginelib import free_port
 
 
 def tcp_config(port, servers, *, nbthread=1, retries=3, redispatch=False, timeouts="client=10000, server=10000, connect=1000"):

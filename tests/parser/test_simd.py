@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import AVAILABLE
+from simdlevels import AVAILABLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
