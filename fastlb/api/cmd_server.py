@@ -494,6 +494,7 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
         check_duration_ms=0,
         addr=srv.sockaddr,
     )
+    srv.admin_seen = SRV_ADMF_MAINT
     wargs = worker_args(srv)
     results = await ctx.hub.broadcast("add_server", wargs)
     failed = [r for r in results if isinstance(r, Exception)]

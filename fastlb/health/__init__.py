@@ -45,6 +45,7 @@ class HealthRuntime:
             if srv.cmaint:
                 srv.check.paused = True
                 self.shm.set_server(srv.slot, bump=False, oper=SRV_ST_STOPPED)
+            srv.admin_seen = self.shm.get_server(srv.slot)["admin"]
 
     def start(self, loop: Any) -> None:
         self.service.start(loop)

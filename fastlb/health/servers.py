@@ -144,6 +144,7 @@ class ServerRuntime:
         self.agent_drain = False              # the drain flag was set by the agent ("DRAIN (agent)")
         self.agent_down = False               # the agent put the server down ("DOWN (agent)")
         self.removed = False
+        self.admin_seen = 0                   # admin flags as the master last wrote or saw them
         self.last_change = time.time()
         self.observed: dict[str, int] = {}    # counter values at the last observe sample
 

@@ -211,10 +211,14 @@ class HealthService:
     # -- observe ---------------------------------------------------------------------------------
 
     async def _observe_loop(self) -> None:
+        """Every 100 ms: admin changes made by workers (statistics page), and ``observe``."""
         while True:
             await asyncio.sleep(OBSERVE_PERIOD_S)
             for srv in self.table.servers():
-                if srv.observe and srv.check.configured and srv.check.enabled and not srv.removed:
+                if srv.removed:
+                    continue
+                self.control.reconcile(srv)
+                if srv.observe and srv.check.configured and srv.check.enabled:
                     self.observe_sample(srv)
 
     def observe_sample(self, srv: ServerRuntime) -> None:

@@ -93,7 +93,29 @@ class ServerControl:
     # -- writing state ---------------------------------------------------------------------------
 
     def _write(self, srv: ServerRuntime, **fields: Any) -> None:
+        if "admin" in fields:
+            srv.admin_seen = fields["admin"]
         self.shm.set_server(srv.slot, **fields)
+
+    def reconcile(self, srv: ServerRuntime) -> None:
+        """Replay an administrative change another process wrote to shared memory (the admin
+        actions of the statistics page, served by workers) through the transitions above, so that
+        it is logged and checks pause/resume as for the same change made from the CLI."""
+        new = self.state(srv)["admin"]
+        seen = srv.admin_seen
+        if new == seen:
+            return
+        self.shm.set_server(srv.slot, bump=False, admin=seen)  # back to the known state, then replay
+        if new & SRV_ADMF_MAINT and not seen & SRV_ADMF_MAINT:
+            self.set_maint(srv)
+        if seen & SRV_ADMF_MAINT and not new & SRV_ADMF_MAINT:
+            self.clear_maint(srv)
+        if new & SRV_ADMF_DRAIN and not seen & SRV_ADMF_DRAIN:
+            self.set_drain(srv)
+        if seen & SRV_ADMF_DRAIN and not new & SRV_ADMF_DRAIN:
+            self.clear_drain(srv)
+        if self.state(srv)["admin"] != new:  # flags this module does not manage: keep them
+            self._write(srv, admin=new)
 
     def _changed(self, srv: ServerRuntime, st: dict) -> dict:
         """Time bookkeeping of an operational state change (last_change, down_time)."""

@@ -2,6 +2,7 @@
 at once on every worker."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -375,3 +376,38 @@ backend app
     assert stot() == "5"
     assert proc.cli("clear counters all") == ""
     assert stot() == "0"
+
+
+def test_stats_page_admin_actions_are_logged_and_pause_checks(lab, tmp_path):
+    a1, a2 = lab.http("a1"), lab.http("a2")
+    fe, page = free_port(), free_port()
+    sock = str(tmp_path / "s.sock")
+    p = lab.fastlb(config(lab.syslog.port, sock, f"""
+frontend fe
+    bind 127.0.0.1:{fe}
+    default_backend app
+backend app
+    server a1 127.0.0.1:{a1.port} check inter 200
+    server a2 127.0.0.1:{a2.port} check inter 200
+listen stats
+    bind 127.0.0.1:{page}
+    stats enable
+    stats uri /stats
+    stats admin if LOCALHOST
+"""), sock, fe)
+
+    def post(action: str) -> None:
+        c = http.client.HTTPConnection("127.0.0.1", page, timeout=5)
+        c.request("POST", "/stats", body=f"s=a2&action={action}&b=app",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert c.getresponse().status == 303
+        c.close()
+
+    post("maint")  # written to shared memory by a worker; the master replays the transition
+    lab.syslog.wait(r"Server app/a2 is going DOWN for maintenance\. 1 active and 0 backup servers left\.")
+    row = p.cli("show servers state app").splitlines()[3].split()
+    assert row[3] == "a2" and row[6] == "1" and int(row[13]) & 0x8  # FMAINT, checks paused
+    assert spread(fe, 10) == {"a1": 10}
+    post("ready")
+    lab.syslog.wait(r"Server app/a2 is UP/READY \(leaving forced maintenance\)\.")
+    assert spread(fe, 20).get("a2", 0) >= 5
