@@ -52,11 +52,16 @@ class Master:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.services: list[Any] = []  # health checks, stats socket...: objects with start()/stop()
         self._death_pipes: dict[int, int] = {}
+        # -- fastlb.api: master -> worker command channels (runtime API: add/del server, show sess)
+        from ..api import ControlHub
+
+        self.control_hub = ControlHub()
 
     # -- workers -------------------------------------------------------------------------------
 
     def spawn(self, index: int) -> int:
         r, w = os.pipe()
+        self.control_hub.new_pair(index)  # fastlb.api
         pid = os.fork()
         if pid == 0:
             os.close(w)
@@ -64,12 +69,19 @@ class Master:
             try:
                 from .worker import worker_main
 
-                code = worker_main(self.plan, self.shm, index, self.listeners.fds_for(index), r)
+                # -- fastlb.api: drop the master's sockets, keep this worker's command channel
+                control_fd = self.control_hub.child_after_fork(index)
+                for svc in self.services:
+                    getattr(svc, "after_fork_child", lambda: None)()
+                code = worker_main(self.plan, self.shm, index, self.listeners.fds_for(index), r,
+                                   control_fd=control_fd)
             except BaseException as exc:  # noqa: BLE001 - a worker must never return into the master's code
                 alert(f"worker {index} crashed: {exc!r}")
             finally:
                 os._exit(code)
         os.close(r)
+        if self.loop is not None:
+            self.control_hub.parent_after_fork(index, self.loop)  # fastlb.api
         self._death_pipes[pid] = w
         self.workers[pid] = index
         self._watch(pid)
@@ -258,6 +270,17 @@ def run(config: Config, opts: Any) -> int:
             alert(line)
         alert("[fastlb.main()] Some protocols failed to start their listeners! Exiting.")
         return 1
+    # -- fastlb.api: bind the stats sockets before going to the background, as HAProxy does
+    from ..api import BindError as ApiBindError
+    from ..api import attach_master_services, bind_stats_sockets, close_bound
+
+    try:
+        stats_sockets = bind_stats_sockets(config.global_)
+    except ApiBindError as exc:
+        alert(str(exc))
+        alert("[fastlb.main()] Some protocols failed to start their listeners! Exiting.")
+        listeners.close()
+        return 1
     foreground = getattr(opts, "foreground", False) or getattr(opts, "debug", False)
     daemon = getattr(opts, "daemon", False) or (config.global_.daemon and not foreground)
     if daemon:
@@ -270,15 +293,18 @@ def run(config: Config, opts: Any) -> int:
             alert(f"[fastlb.main()] Cannot create pidfile {pidfile}: {exc.strerror}")
             if not daemon:
                 listeners.close()
+                close_bound(stats_sockets)  # fastlb.api
                 return 1
     try:
         check_rules(plan)
     except Exception as exc:  # noqa: BLE001 - any compile failure is a configuration error
         alert(f"config : {exc}")
         listeners.close()
+        close_bound(stats_sockets)  # fastlb.api
         return 1
     master = Master(plan, listeners, opts)
     master.shm.start_time = int(time.time())
+    attach_master_services(master, stats_sockets, quiet)  # fastlb.health + fastlb.api
     signal_old_pids(opts)
     try:
         return master.run()

@@ -9,7 +9,8 @@ import signal
 from .plan import Plan
 
 
-def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int) -> int:
+def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int,
+                control_fd: int | None = None) -> int:
     import uvloop
 
     from ..engine._proxy import Worker
@@ -32,6 +33,10 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     if log_cb is not None:
         worker.set_log_callback(log_cb)
     # -- end of statistics and logs -------------------------------------------------------------
+    if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
+        from ..api.ipc import WorkerControl
+
+        _control = WorkerControl(loop, worker, control_fd, index)  # replays run-time changes first
     worker.start(listen_fds)
 
     def soft_stop() -> None:
