@@ -95,7 +95,7 @@ class StatsSocket:
     gid: int | None = None
     user: str | None = None
     group: str | None = None
-    level: Literal["user", "operator", "admin"] = "admin"
+    level: Literal["user", "operator", "admin"] = "operator"  # HAProxy 2.6 default
     expose_fd_listeners: bool = False
     maxconn: int | None = None
     name: str | None = None

@@ -41,7 +41,7 @@ def test_seed_file():
     )
     assert [(t.address.host, t.address.port, t.facility) for t in g.logs] == [("127.0.0.1", 514, "local2")]
     assert [(s.address.family, s.address.path, s.level) for s in g.stats_sockets] == [
-        ("unix", "/var/lib/haproxy/stats", "admin")
+        ("unix", "/var/lib/haproxy/stats", "operator")  # HAProxy 2.6: a stats socket without "level" is operator
     ]
     assert [p.name for p in cfg.proxies] == ["main", "static", "app"]
     assert [p.name for p in cfg.frontends] == ["main"]

@@ -60,6 +60,9 @@ def traffic(port: int) -> list[int]:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             while s.recv(65536):
                 pass
+        # let the proxy see the close before the next connection: the connection counts in
+        # the log lines (ac/fc/bc/sc) must not depend on that race, for HAProxy as for us
+        time.sleep(0.05)
     with socket.create_connection(("127.0.0.1", port)) as s:
         ports += [s.getsockname()[1]] * 2
         s.sendall(b"GET /ka1 HTTP/1.1\r\nHost: x\r\n\r\n")
