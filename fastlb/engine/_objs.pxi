@@ -206,6 +206,9 @@ cdef class FrontendRt:
     cdef XffConf xff                    # option forwardfor of the frontend, or None
     cdef dict errpages
     cdef ProxyRules rules               # http-request/-response/tcp-request rules, or None
+    cdef bint log_on                    # the frontend has log targets: build log records
+    cdef list req_captures              # [(lower-case name, max length)] of "capture request header"
+    cdef list rsp_captures
 
 
 cdef class Listener(Handler):

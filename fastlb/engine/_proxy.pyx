@@ -109,6 +109,9 @@ cdef void build_runtime(Worker w, plan) except *:
         acls = compile_acls(w, fp.conf)
         fe.router = compile_router(w, fp.conf, acls)
         fe.rules = compile_proxy_rules(w, fp.conf, acls)
+        fe.log_on = bool(fp.conf.logs)
+        fe.req_captures = [(c.name.lower().encode(), c.length) for c in fp.conf.captures if c.kind == "request"]
+        fe.rsp_captures = [(c.name.lower().encode(), c.length) for c in fp.conf.captures if c.kind == "response"]
         fe.listeners = []
         for lp in fp.listeners:
             l = Listener()

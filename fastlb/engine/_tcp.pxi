@@ -243,7 +243,7 @@ cdef class TcpStream(Stream):
         if self.cep is not None:
             w.close_ep(self.cep, reset)
         self.end_accounting()
-        if self.fe.plan is not None and w.log_cb is not None:
+        if self.fe.log_on and w.log_cb is not None:
             w.log_tcp(self)
 
 

@@ -261,6 +261,7 @@ cdef class Worker:
             if gen != self.state_gen_seen:
                 self.state_gen_seen = gen
                 self.refresh_server_states()
+                self.refresh_limits()
             for i in range(n):
                 ep = <Endpoint>self.events[i].data.ptr
                 if ep.fd >= 0:
@@ -293,6 +294,24 @@ cdef class Worker:
                 break
         if self.stopping:
             self._check_idle_exit()
+
+    cdef void refresh_limits(self) noexcept:
+        """`set maxconn global` from the runtime API: this worker's share of the new limit."""
+        cdef uint64_t g = (<fl_shm_header_t *>self.shm_base).global_maxconn
+        cdef uint32_t n = (<fl_shm_header_t *>self.shm_base).nb_workers
+        cdef Listener l
+        cdef int share
+        if g == 0 or n == 0:
+            return
+        share = <int>((g + n - 1) // n)
+        if share != self.maxconn:
+            self.maxconn = share
+            for l in self.listeners:      # a raised limit may let paused listeners accept again
+                if l.paused & 1 and self.cur_conn < self.maxconn:
+                    l.paused &= ~1
+                    if not l.in_pending:
+                        l.in_pending = 1
+                        self.wake(l.ep)
 
     cdef void refresh_server_states(self) noexcept:
         cdef BackendRt be

@@ -130,7 +130,9 @@ def run_cfg(tmp_path):
 
     yield start
     for p in proxies:
-        p.stop()
+        out = p.stop()
+        if out.strip():
+            print(f"--- fastlb output (port {p.port}) ---\n{out}")  # shown by pytest when a test fails
 
 
 class HttpResponse:
