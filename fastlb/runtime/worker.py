@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 
 from .plan import Plan
 
 
-def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int) -> int:
+def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int,
+                ready_fd: int | None = None) -> int:
     import uvloop
 
     from ..engine._proxy import Worker
@@ -32,6 +34,8 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     worker.start(listen_fds)
 
     def soft_stop() -> None:
+        if index == 0 and not worker.stopping:
+            _report_stopped_proxies(plan, shm)
         worker.soft_stop(loop.stop)
 
     def hard_stop() -> None:
@@ -49,6 +53,10 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     loop.add_signal_handler(signal.SIGTTOU, worker.pause_listeners)
     loop.add_signal_handler(signal.SIGTTIN, worker.resume_listeners)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])  # blocked by the master since fork()
+    if ready_fd is not None:  # fastlb.runtime.daemon: tell the master this worker serves
+        os.write(ready_fd, b"R")
+        os.close(ready_fd)
     loop.add_reader(master_pipe, master_gone)
     try:
         loop.run_forever()
@@ -56,3 +64,17 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
         worker.shutdown()
     os.close(master_pipe)
     return 0
+
+
+def _report_stopped_proxies(plan: Plan, shm) -> None:
+    """HAProxy's "Proxy <name> stopped (cumulated conns: ...)" lines of a soft stop, to stderr
+    and to the global log targets (once per process group: from worker 0)."""
+    from ..logs import emit_log
+    from .statedump import stopped_lines
+
+    for line in stopped_lines(plan, shm):
+        print(f"[WARNING]  ({os.getpid()}) : {line}", file=sys.stderr, flush=True)
+        try:
+            emit_log(plan, "warning", line)
+        except OSError:
+            pass
