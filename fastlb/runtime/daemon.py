@@ -180,22 +180,38 @@ def apply_identity(ident: Identity) -> None:
             raise StartupError(f"[fastlb.main()] Cannot set uid {ident.uid}.") from None
 
 
-def preload_for_chroot(need_stats: bool = True) -> None:
-    """Import now what the serving processes import lazily: once chrooted, Python's library
-    directory is out of reach."""
-    import encodings.idna  # noqa: F401  (getaddrinfo on a name)
+def preload_for_chroot() -> None:
+    """Import now what the serving processes would import lazily, and load the time zone:
+    once chrooted, Python's library directory and /usr/share/zoneinfo are out of reach.
+    Limit: names in ``log`` targets are resolved by the workers; inside a chroot that needs
+    /etc/hosts (or DNS configuration) in the chroot, or addresses instead of names."""
+    import encodings.ascii
+    import encodings.idna
+    import encodings.latin_1
+    import encodings.utf_8  # noqa: F401
+    import importlib
+    import pkgutil
 
     import uvloop  # noqa: F401
 
-    from ..engine import _proxy  # noqa: F401
-    from ..logs import make_log_callback  # noqa: F401
-    from . import worker  # noqa: F401
+    import fastlb
 
-    if need_stats:
-        try:
-            from .. import stats  # noqa: F401
-        except ImportError:
-            pass
+    skip = ("fastlb.ha", "fastlb.demo", "fastlb.__main__", "fastlb._http1_cffi_build")
+
+    def walk(path: list[str], prefix: str) -> None:
+        for info in pkgutil.iter_modules(path, prefix):
+            if info.name.startswith(skip):
+                continue
+            try:
+                mod = importlib.import_module(info.name)
+            except ImportError:  # an optional part of the build
+                continue
+            if info.ispkg:
+                walk(list(mod.__path__), info.name + ".")
+
+    walk(list(fastlb.__path__), "fastlb.")
+    time.localtime()
+    time.strftime("%z")
 
 
 # -- descriptors ------------------------------------------------------------------------------------
@@ -227,6 +243,28 @@ def raise_fd_limit(g: GlobalSection, maxconn: int | None) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         except (ValueError, OSError):
             raise StartupError(f"[fastlb.main()] Cannot raise FD limit to {want}, limit is {hard}.") from None
+
+
+def apply_ulimit_n(plan: Any) -> str | None:
+    """``ulimit-n`` is the limit: put the soft limit back to it if the plan raised it, and fit
+    each worker's share of maxconn under it (two sockets per connection, the pipes and the
+    reserve). Returns HAProxy's warning when an explicit maxconn does not fit, else None."""
+    g = plan.config.global_
+    if not g.ulimit_n:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != g.ulimit_n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (g.ulimit_n, hard))
+    fixed = len(plan.listeners) + plan.maxpipes * 2 + FD_RESERVE
+    need = plan.worker_maxconn * 2 + fixed
+    if need <= g.ulimit_n:
+        return None
+    wanted = plan.worker_maxconn
+    plan.worker_maxconn = max(1, (g.ulimit_n - fixed) // 2)
+    if g.maxconn:
+        return (f"[fastlb.main()] FD limit ({g.ulimit_n}) too low for maxconn={wanted}/maxsock={need}. "
+                f"Please raise 'ulimit-n' to {need} or more to avoid any trouble.")
+    return None
 
 
 # -- process settings ---------------------------------------------------------------------------------

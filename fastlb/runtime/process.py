@@ -26,6 +26,7 @@ from .daemon import (
     Identity,
     StartupError,
     apply_identity,
+    apply_ulimit_n,
     check_identity,
     daemonize,
     preload_for_chroot,
@@ -41,6 +42,10 @@ from .shm import init_shared_state
 from .statedump import sighup_lines
 
 PID = os.getpid
+#: A worker dying sooner than this after its start is restarted with a growing delay...
+RESPAWN_YOUNG = 2.0
+#: ...of at most this long.
+RESPAWN_MAX_DELAY = 10.0
 #: The signals a worker handles; blocked from fork() until its handlers are installed.
 WORKER_SIGNALS = {signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
                   signal.SIGTTOU, signal.SIGTTIN}
@@ -80,6 +85,8 @@ class Master:
         self._unready: set[int] = set(range(plan.nbworkers))  # worker indexes not serving yet
         self._ready_callbacks: list[Callable[[], None]] = []
         self._ready_pipes: dict[int, int] = {}  # pid -> read end of the worker's ready pipe
+        self._spawned_at: dict[int, float] = {}  # worker index -> monotonic time of its last fork
+        self._respawn_delay: dict[int, float] = {}
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -110,6 +117,7 @@ class Master:
         os.close(ready_w)
         self._death_pipes[pid] = w
         self.workers[pid] = index
+        self._spawned_at[index] = time.monotonic()
         self._watch(pid)
         self._watch_ready(pid, index, ready_r)
         return pid
@@ -120,6 +128,10 @@ class Master:
         """In a freshly forked worker, before it starts serving: keep only its own listening
         sockets, close the master's services, leave systemd to the master, switch identity."""
         self.listeners.keep_only(index)
+        for fd in [*self._death_pipes.values(), *self._ready_pipes.values()]:
+            os.close(fd)  # the other workers' pipes: a master death must reach each of them
+        self._death_pipes.clear()
+        self._ready_pipes.clear()
         for svc in self.services:
             getattr(svc, "after_fork_child", lambda: None)()
         os.environ.pop("NOTIFY_SOCKET", None)
@@ -221,9 +233,26 @@ class Master:
             self.on_worker_exit(pid, index, code)
             if not self.stopping:
                 alert(f"Current worker (#{index + 1}, pid {pid}) exited with code {code}: restarting it")
-                self.spawn(index)
+                self._respawn(index)
         if self.loop is not None and self.finished():
             self.loop.stop()
+
+    def _respawn(self, index: int) -> None:
+        """Restart a worker that died; one that keeps dying young (within RESPAWN_YOUNG s of
+        its start) is restarted after a delay doubling up to RESPAWN_MAX_DELAY s, so that a
+        worker failing at start-up does not make the master spin."""
+        now = time.monotonic()
+        young = now - self._spawned_at.get(index, 0.0) < RESPAWN_YOUNG
+        delay = min(RESPAWN_MAX_DELAY, self._respawn_delay.get(index, 0.05) * 2) if young else 0.0
+        self._respawn_delay[index] = delay or 0.05
+        if delay and self.loop is not None:
+            self.loop.call_later(delay, self._respawn_later, index)
+        else:
+            self.spawn(index)
+
+    def _respawn_later(self, index: int) -> None:
+        if not self.stopping and index not in self.workers.values():
+            self.spawn(index)
 
     def finished(self) -> bool:
         """Whether the master's job is over (stopping, and every child it waits for is gone)."""
@@ -239,8 +268,8 @@ class Master:
     # -- signals -------------------------------------------------------------------------------
 
     def on_soft_stop(self) -> None:
-        self._fire_ready(stopping=True)
         self.stopping = True
+        self._fire_ready(stopping=True)
         self.listeners.close()  # the workers keep their own copies until they finish
         self.signal_workers(signal.SIGUSR1)
         self._stop_services()
@@ -256,8 +285,8 @@ class Master:
             self.on_hard_stop()
 
     def on_hard_stop(self) -> None:
-        self._fire_ready(stopping=True)
         self.stopping = True
+        self._fire_ready(stopping=True)
         self.signal_workers(signal.SIGTERM)
         self._stop_services()
         self.reap()
@@ -316,7 +345,9 @@ class Master:
             self.spawn(i)
         for sig, handler in handlers.items():
             loop.add_signal_handler(sig, handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, handlers)
+        # unblocked from inside the running loop: uvloop reads signals from a wakeup descriptor
+        # that run_forever() sets up; one delivered before would be lost
+        loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, handlers)
         for svc in self.services:
             svc.start(loop)
         self.reap()  # a worker may have died before the handler was installed
@@ -394,8 +425,9 @@ def run(config: Config, opts: Any) -> int:
     except PlanError as exc:
         alert(f"config : {exc}")
         return 1
-    for w in plan.warnings:
-        warning(w, quiet)
+    for w in [*plan.warnings, apply_ulimit_n(plan)]:
+        if w:
+            warning(w, quiet)
     inherited = take_over_sockets(opts)
     if inherited is None:
         return 1

@@ -36,6 +36,7 @@ from . import sockxfer
 from .daemon import (
     RunMode,
     StartupError,
+    apply_ulimit_n,
     check_identity,
     daemonize,
     preload_for_chroot,
@@ -285,6 +286,12 @@ class MasterWorker(Master):
                 pass
         warning(f"Former worker ({pid}) exited with code {code} ({_status_text(code)})", self.quiet)
 
+    def prepare_worker(self, index: int) -> None:
+        for p in self.old.values():  # the previous workers' death pipes stay the master's
+            if p.death_fd is not None:
+                os.close(p.death_fd)
+        super().prepare_worker(index)
+
     def finished(self) -> bool:
         return self.stopping and not self.workers and not self.old
 
@@ -487,6 +494,12 @@ class WaitMode:
             warning(f"{kind} worker ({pid}) exited with code {code} ({_status_text(code)})", self.quiet)
         self._check_done()
 
+    def _exited(self, pidfd: int) -> None:
+        if self.loop is not None:
+            self.loop.remove_reader(pidfd)
+        os.close(pidfd)
+        self._reap()
+
     def _check_done(self) -> None:
         if not self.procs and self.loop is not None:
             self.loop.stop()
@@ -504,13 +517,13 @@ class WaitMode:
         loop.add_signal_handler(signal.SIGTTOU, lambda: self._forward(signal.SIGTTOU))
         loop.add_signal_handler(signal.SIGTTIN, lambda: self._forward(signal.SIGTTIN))
         loop.add_signal_handler(signal.SIGHUP, lambda: warning("SIGHUP: no state to dump in wait mode", self.quiet))
-        _unblock_reload_signals()
+        loop.call_soon(_unblock_reload_signals)  # once run_forever() reads the signals
         for pid in list(self.procs):
             try:
                 pfd = os.pidfd_open(pid)
             except OSError:
                 continue
-            loop.add_reader(pfd, lambda fd=pfd: (loop.remove_reader(fd), os.close(fd), self._reap()))
+            loop.add_reader(pfd, self._exited, pfd)
         if self.ctl.mcli is not None:
             self.ctl.mcli.start(loop)
         if self.mode.systemd:
@@ -598,8 +611,9 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
     except (StartupError, PlanError) as exc:
         alert(str(exc) if isinstance(exc, StartupError) else f"config : {exc}")
         return failed()
-    for w in plan.warnings:
-        warning(w, quiet)
+    for w in [*plan.warnings, apply_ulimit_n(plan)]:
+        if w:
+            warning(w, quiet)
     if state is not None:
         inherited = {k: [s.dup() for s in v] for k, v in previous.items()}
     else:
@@ -616,6 +630,11 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
         return failed()
     try:
         check_rules(plan)
+        expose_fd = sockxfer.bind_expose_fd_sockets(config.global_)  # -x for a later process
+    except OSError as exc:
+        alert(f"Starting proxy GLOBAL: cannot bind UNIX socket ({exc.strerror})")
+        listeners.close()
+        return failed()
     except Exception as exc:  # noqa: BLE001 - any compile failure is a configuration error
         alert(f"config : {exc}")
         listeners.close()
@@ -647,7 +666,7 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
         master.worker_identity = identity
     master.shm.start_time = int(time.time())
     sockxfer.set_exported(listeners.all_sockets)
-    master.services.extend([sockxfer.SocketExporter(), ctl.mcli])
+    master.services.extend([sockxfer.SocketExporter(), ctl.mcli, *expose_fd])
     try:
         return master.run()
     finally:

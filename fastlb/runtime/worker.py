@@ -16,6 +16,9 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
 
     from ..engine._proxy import Worker
 
+    # the wakeup descriptor of the master's event loop came with fork(): a signal must not
+    # wake the master instead of this process
+    signal.set_wakeup_fd(-1)
     for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
                 signal.SIGTTOU, signal.SIGTTIN, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
@@ -53,17 +56,27 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     loop.add_signal_handler(signal.SIGTTOU, worker.pause_listeners)
     loop.add_signal_handler(signal.SIGTTIN, worker.resume_listeners)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])  # blocked by the master since fork()
-    if ready_fd is not None:  # fastlb.runtime.daemon: tell the master this worker serves
-        os.write(ready_fd, b"R")
-        os.close(ready_fd)
     loop.add_reader(master_pipe, master_gone)
+    # fastlb.runtime.daemon: the signals were blocked by the master since fork(); unblocked once
+    # the loop runs (uvloop reads signals from its wakeup descriptor, set up by run_forever()),
+    # then the master is told this worker serves
+    loop.call_soon(_signals_and_ready, ready_fd)
     try:
         loop.run_forever()
     finally:
         worker.shutdown()
     os.close(master_pipe)
     return 0
+
+
+def _signals_and_ready(ready_fd: int | None) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"R")
+        except OSError:  # that master re-executed itself meanwhile: its successor does not ask
+            pass
+        os.close(ready_fd)
 
 
 def _report_stopped_proxies(plan: Plan, shm) -> None:
