@@ -36,24 +36,25 @@ class StartupError(Exception):
 
 def daemonize(pidfile: str | None) -> None:
     """Go to the background. Returns in the child (a new session leader, stdio on /dev/null);
-    the parent writes the child's pid to `pidfile` and exits with status 0."""
+    the parent writes the child's pid to `pidfile` and exits with status 0. The pidfile is
+    created before the fork: OSError (nothing forked) when it cannot be, as HAProxy fails."""
     sys.stdout.flush()
     sys.stderr.flush()
+    tmp = f"{pidfile}.{os.getpid()}.tmp" if pidfile else None
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644) if tmp else -1
     pid = os.fork()
     if pid > 0:
-        code = 0
-        if pidfile:
-            try:
-                write_pidfile(pidfile, [pid])
-            except OSError as exc:
-                print(f"[ALERT]    ({os.getpid()}) : [fastlb.main()] Cannot create pidfile {pidfile}: "
-                      f"{exc.strerror}", file=sys.stderr, flush=True)
-                code = 1
-        os._exit(code)
+        if fd >= 0:
+            os.write(fd, f"{pid}\n".encode())
+            os.close(fd)
+            os.replace(tmp, pidfile)
+        os._exit(0)
+    if fd >= 0:
+        os.close(fd)
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+    for std in (0, 1, 2):
+        os.dup2(devnull, std)
     if devnull > 2:
         os.close(devnull)
 

@@ -450,15 +450,15 @@ def run(config: Config, opts: Any) -> int:
         listeners.close()
         return 1
     pidfile = mode.pidfile
-    if mode.daemon:
-        daemonize(pidfile)
-    elif pidfile:
-        try:
+    try:
+        if mode.daemon:
+            daemonize(pidfile)
+        elif pidfile:
             write_pidfile(pidfile, [os.getpid()])
-        except OSError as exc:
-            alert(f"[fastlb.main()] Cannot create pidfile {pidfile}: {exc.strerror}")
-            listeners.close()
-            return 1
+    except OSError as exc:
+        alert(f"[fastlb.main()] Cannot create pidfile {pidfile}: {exc.strerror}")
+        listeners.close()
+        return 1
     exporter = sockxfer.SocketExporter()  # the next -sf/-st process takes the sockets from here
     sockxfer.set_exported(listeners.all_sockets)
     if identity.changes:  # standalone: the whole process, once everything is bound

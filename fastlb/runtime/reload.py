@@ -652,15 +652,15 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
         for sock in socks:
             sock.close()
     if state is None:
-        if mode.daemon:
-            daemonize(mode.pidfile)
-        elif mode.pidfile:
-            try:
+        try:
+            if mode.daemon:
+                daemonize(mode.pidfile)
+            elif mode.pidfile:
                 write_pidfile(mode.pidfile, [os.getpid()])
-            except OSError as exc:
-                alert(f"[fastlb.main()] Cannot create pidfile {mode.pidfile}: {exc.strerror}")
-                listeners.close()
-                return 1
+        except OSError as exc:
+            alert(f"[fastlb.main()] Cannot create pidfile {mode.pidfile}: {exc.strerror}")
+            listeners.close()
+            return 1
     if identity.changes:
         preload_for_chroot()
         master.worker_identity = identity

@@ -189,6 +189,34 @@ def _try_cmd(sock: str, cmd: str) -> str:
         return ""
 
 
+def test_old_workers_are_bounded_by_hard_stop_after(tracker, write_cfg, port, backend, tmp_path):
+    """After a reload, a previous worker still busy with a long request is listed under "old
+    workers", then terminated once ``hard-stop-after`` (1 s) has passed."""
+    cfg = write_cfg(proxy_config(port, backend.port, nbthread=1, global_extra="    hard-stop-after 1s"))
+    sock = str(tmp_path / "m.sock")
+    proc = _start_mw(tracker, cfg, sock)
+    wait_until(lambda: _serving(port), 15, what="the proxy")
+    (old,) = children(proc.pid)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=20)
+    slow.sendall(b"GET /slow/10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGUSR2)
+    wait_until(lambda: len(children(proc.pid)) == 2, 15, what="the new worker")
+    table = wait_until(lambda: "# old workers" in (t := _try_cmd(sock, "show proc")) and t, 10,
+                       what="the old worker to be listed")
+    assert re.search(rf"# old workers\n{old} +worker +1 ", table)
+    t0 = time.monotonic()
+    wait_until(lambda: not alive(old), 8, what="the hard stop of the old worker")
+    assert time.monotonic() - t0 < 3  # well before the 10 s the request needed
+    assert slow.recv(100) == b""
+    slow.close()
+    assert _serving(port)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(10) == 0
+    err = proc.stderr.read()
+    assert f"Former worker ({old}) still running after hard-stop-after: performing a hard-stop." in err
+
+
 def test_master_worker_daemon_pidfile_holds_the_master(tracker, cfg, port, tmp_path):
     """``-W -D -p``: the pidfile names the master (the same pid across reloads)."""
     pidfile = str(tmp_path / "fastlb.pid")
@@ -250,12 +278,25 @@ def test_container_foreground_logs_to_stdout_as_pid_1(tracker, write_cfg, backen
     (init,) = children(proc.pid)  # PID 1 of the namespace, seen from here
     with open(f"/proc/{init}/status") as f:
         assert re.search(r"NSpid:\s+\d+\s+1\n", f.read())
+    nsenter = shutil.which("nsenter")
+    if nsenter:  # an orphan in the namespace is re-parented to fastlb, which must reap it
+        workers = set(children(init))
+        subprocess.run([nsenter, "-t", str(init), "-p", "--", "/bin/sh", "-c", "sleep 1.5 & exit 0"],
+                       timeout=10, check=True)
+        assert len(_all_children(init)) > len(workers)  # the orphan (still sleeping) is ours now
+        wait_until(lambda: set(_all_children(init)) == workers, 5, what="the orphan to be reaped")
     os.kill(init, signal.SIGTERM)
     assert proc.wait(10) == 0
     out, err = proc.stdout.read(), proc.stderr.read()
     assert re.search(r"fe be/s1 .* 200 .* \"GET /logged HTTP/1.1\"", out), out
     assert "[NOTICE]   (1) : New worker (" in err
     assert "[WARNING]  (1) : All workers exited. Exiting... (0)" in err
+
+
+def _all_children(pid: int) -> list[int]:
+    """Children of `pid`, zombies included."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
 
 
 def test_unit_file_is_valid_for_systemd(tmp_path):

@@ -80,6 +80,15 @@ def test_daemon_mode_reports_errors_before_detaching(tracker, write_cfg, tmp_pat
         holder.close()
 
 
+def test_daemon_mode_fails_without_forking_when_the_pidfile_cannot_be_written(tracker, cfg, port, tmp_path):
+    res = tracker.run([*FASTLB, "-f", cfg, "-D", "-p", str(tmp_path / "no" / "such" / "dir" / "f.pid")])
+    assert res.returncode == 1
+    assert "Cannot create pidfile" in res.stderr
+    time.sleep(0.5)
+    with pytest.raises(OSError):  # no daemon was left behind
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
 def test_usr1_lets_in_flight_requests_finish(tracker, cfg, port, backend):
     """SIGUSR1: the listeners close at once (new connections are refused), the request in
     progress gets its whole answer, then the processes exit."""
