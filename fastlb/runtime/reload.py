@@ -68,6 +68,7 @@ class ProcInfo:
     version: str = __version__
     leaving: bool = False
     hard_stop_ms: int | None = None  # hard-stop-after of the configuration it runs
+    hard_stop_at: float | None = None  # time.monotonic() deadline once leaving (survives exec)
     death_fd: int | None = None  # the master's end of the worker's death pipe
 
 
@@ -267,6 +268,7 @@ class MasterWorker(Master):
 
     def on_worker_exit(self, pid: int, index: int, code: int) -> None:
         self.procs.pop(pid, None)
+        code = _exit_code(code)
         status = _status_text(code)
         if self.stopping:
             if code < 128:
@@ -275,6 +277,7 @@ class MasterWorker(Master):
                 alert(f"Current worker ({pid}) exited with code {code} ({status})")
 
     def on_other_child_exit(self, pid: int, code: int) -> None:
+        code = _exit_code(code)
         p = self.old.pop(pid, None)
         if p is None:
             warning(f"Process {pid} exited with code {code} ({_status_text(code)})", self.quiet)
@@ -296,8 +299,10 @@ class MasterWorker(Master):
         return self.stopping and not self.workers and not self.old
 
     def _watch_old(self) -> None:
-        for pid in list(self.old):
-            self._watch(pid)
+        for p in self.old.values():
+            self._watch(p.pid)
+            if p.leaving:  # retired by a previous image: its deadline still holds
+                _schedule_hard_stop(self.loop, p, self._hard_stop_old)
 
     def retire_old(self) -> None:
         """Our workers all serve: the previous ones finish their streams and leave, within the
@@ -307,8 +312,9 @@ class MasterWorker(Master):
                 continue
             p.leaving = True
             _signal(p.pid, signal.SIGUSR1)
-            if p.hard_stop_ms and self.loop is not None:
-                self.loop.call_later(p.hard_stop_ms / 1000.0, self._hard_stop_old, p.pid)
+            if p.hard_stop_ms:
+                p.hard_stop_at = time.monotonic() + p.hard_stop_ms / 1000.0
+                _schedule_hard_stop(self.loop, p, self._hard_stop_old)
 
     def _hard_stop_old(self, pid: int) -> None:
         if pid in self.old:
@@ -395,9 +401,17 @@ class MasterWorker(Master):
         return code
 
 
+def _exit_code(code: int) -> int:
+    """HAProxy's exit status of a child: 128 + the signal that killed it (Python says -signal)."""
+    return 128 - code if code < 0 else code
+
+
+def _schedule_hard_stop(loop: asyncio.AbstractEventLoop | None, p: ProcInfo, cb: Any) -> None:
+    if loop is not None and p.hard_stop_at is not None:
+        loop.call_later(max(0.0, p.hard_stop_at - time.monotonic()), cb, p.pid)
+
+
 def _status_text(code: int) -> str:
-    if code < 0:  # waitstatus_to_exitcode gives -signal for a killed process
-        code = 128 - code
     if code >= 128:
         try:
             return signal.strsignal(code - 128) or "Unknown"
@@ -489,10 +503,16 @@ class WaitMode:
                     os.close(p.death_fd)
                 except OSError:
                     pass
-            code = os.waitstatus_to_exitcode(status)
+            code = _exit_code(os.waitstatus_to_exitcode(status))
             kind = "Former" if p.leaving else "Current"
             warning(f"{kind} worker ({pid}) exited with code {code} ({_status_text(code)})", self.quiet)
         self._check_done()
+
+    def _hard_stop(self, pid: int) -> None:
+        if pid in self.procs:
+            warning(f"Former worker ({pid}) still running after hard-stop-after: performing a hard-stop.",
+                    self.quiet)
+            _signal(pid, signal.SIGTERM)
 
     def _exited(self, pidfd: int) -> None:
         if self.loop is not None:
@@ -524,6 +544,9 @@ class WaitMode:
             except OSError:
                 continue
             loop.add_reader(pfd, self._exited, pfd)
+        for p in self.procs.values():
+            if p.leaving:
+                _schedule_hard_stop(loop, p, self._hard_stop)
         if self.ctl.mcli is not None:
             self.ctl.mcli.start(loop)
         if self.mode.systemd:

@@ -191,7 +191,8 @@ def _try_cmd(sock: str, cmd: str) -> str:
 
 def test_old_workers_are_bounded_by_hard_stop_after(tracker, write_cfg, port, backend, tmp_path):
     """After a reload, a previous worker still busy with a long request is listed under "old
-    workers", then terminated once ``hard-stop-after`` (1 s) has passed."""
+    workers", then terminated once ``hard-stop-after`` (1 s) has passed, even if the master
+    re-executed itself again meanwhile."""
     cfg = write_cfg(proxy_config(port, backend.port, nbthread=1, global_extra="    hard-stop-after 1s"))
     sock = str(tmp_path / "m.sock")
     proc = _start_mw(tracker, cfg, sock)
@@ -206,6 +207,7 @@ def test_old_workers_are_bounded_by_hard_stop_after(tracker, write_cfg, port, ba
                        what="the old worker to be listed")
     assert re.search(rf"# old workers\n{old} +worker +1 ", table)
     t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGUSR2)  # another reload meanwhile: the deadline survives exec()
     wait_until(lambda: not alive(old), 8, what="the hard stop of the old worker")
     assert time.monotonic() - t0 < 3  # well before the 10 s the request needed
     assert slow.recv(100) == b""
