@@ -216,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     if report:
         print(report, file=sys.stderr)
     if not result.ok:
-        return 1
+        if opts.check_only:
+            return 1
+        from .runtime.reload import after_failed_load  # a re-executed master keeps its workers
+
+        return after_failed_load(opts)
     if opts.check_only:
         if not opts.quiet:
             print("Configuration file is valid")

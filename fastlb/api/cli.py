@@ -133,6 +133,10 @@ def _bind(conf: StatsSocket) -> tuple[socket.socket, str, str | None]:
 
 BoundSocket = tuple[socket.socket, int, str, "str | None"]  # (socket, level, display name, UNIX path)
 
+#: display names of the stats sockets bound with "expose-fd listeners": they answer "_getsocks"
+#: (the next process's -x) with the listening sockets (fastlb.runtime.sockxfer)
+EXPOSE_FD_LISTENERS: set[str] = set()
+
 
 def bind_stats_sockets(global_: Any) -> list[BoundSocket]:
     """Bind every ``stats socket`` of the global section; BindError (HAProxy's wording) if one
@@ -149,6 +153,8 @@ def bind_stats_sockets(global_: Any) -> list[BoundSocket]:
                 f"[{conf.address.text or conf.address}] ({reason})"
             ) from None
         bound.append((sock, LEVELS.get(conf.level, LEVELS["operator"]), name, path))
+        if conf.expose_fd_listeners:
+            EXPOSE_FD_LISTENERS.add(name)
     return bound
 
 
@@ -222,7 +228,9 @@ class StatsSocketService:
             if fd >= 0:
                 os.close(fd)
         self.listeners = []
-        self.servers = []
+        # self.servers is kept: releasing the master's uvloop Server objects here would close
+        # their handles through the inherited loop, whose epoll/io_uring is the master's
+        self._forked_servers = self.servers
 
     def session_done(self, proto: CliProtocol) -> None:
         self.sessions.discard(proto)
@@ -334,6 +342,16 @@ class CliProtocol(asyncio.Protocol):
 
     async def execute(self, line: str) -> str:
         args = split_words(line)
+        if args and args[0] == "_getsocks" and self.listener in EXPOSE_FD_LISTENERS:
+            # socket handover to the next process (-x): the answer is binary, then we close
+            from ..runtime.sockxfer import serve_getsocks
+
+            self.transport.pause_reading()
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                serve_getsocks(sock.fileno())
+            self.sess.close = True
+            return ""
         if args and args[0] == "help":
             return usage_message(args)
         if args and args[0] == "prompt":

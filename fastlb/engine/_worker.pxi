@@ -145,8 +145,7 @@ cdef class Worker:
         self.stopping = 1
         self.on_idle_exit = on_idle_exit
         for l in self.listeners:
-            if l.ep.fd >= 0:
-                self.close_ep(l.ep, 0)
+            self.close_listener(l)
         self._check_idle_exit()
 
     def pause_listeners(self):
@@ -167,10 +166,20 @@ cdef class Worker:
         for s in list(self.streams):
             s.abort(0)
         for l in self.listeners:
-            if l.ep.fd >= 0:
-                self.close_ep(l.ep, 0)
+            self.close_listener(l)
         self.stopping = 1
         self.graveyard.clear()
+
+    cdef void close_listener(self, Listener l) noexcept:
+        """Close this worker's descriptor of a listening socket. The socket itself lives on in
+        the processes that share it (siblings, the master, the next process of a reload): epoll
+        forgets a descriptor only once its file is closed everywhere, so it is removed from the
+        interest list explicitly, or events would keep coming for a freed Endpoint."""
+        if l.ep.fd < 0:
+            return
+        if l.ep.flags & EP_REGISTERED:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, l.ep.fd, NULL)
+        self.close_ep(l.ep, 0)
 
     def shutdown_unstarted(self):
         """Release a worker that was built but never started (a configuration check)."""

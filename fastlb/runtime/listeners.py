@@ -21,8 +21,12 @@ class BindError(Exception):
 
 
 def _describe(lp: ListenerPlan) -> str:
+    """The address of a listener as messages show it; also the key that matches a listener with
+    a socket handed over by another process (see `socket_key`)."""
     if lp.path is not None:
-        return f"unix@{lp.path.lstrip(chr(0))}"
+        if lp.path.startswith("\0"):
+            return f"abns@{lp.path[1:]}"
+        return f"unix@{lp.path}"
     if lp.fd is not None:
         return f"fd@{lp.fd}"
     host = f"[{lp.host}]" if ":" in lp.host else lp.host
@@ -89,45 +93,115 @@ def _open_unix(lp: ListenerPlan, backlog: int) -> socket.socket:
     return sock
 
 
+def socket_key(sock: socket.socket) -> str | None:
+    """The `_describe` key of a listening socket received from another process, from what the
+    kernel says it is bound to; None for a socket that is not a listening stream socket (HAProxy
+    also exports its UDP sockets, which fastlb has no use for)."""
+    try:
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return None
+        name = sock.getsockname()
+    except OSError:
+        return None
+    if sock.family == socket.AF_INET:
+        return f"{name[0]}:{name[1]}"
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    if sock.family == socket.AF_UNIX:
+        if isinstance(name, bytes):  # abstract names come back as bytes
+            text = name.decode("utf-8", "surrogateescape")
+        else:
+            text = name
+        if text.startswith("\0"):
+            return f"abns@{text[1:]}"
+        return f"unix@{text}" if text else None
+    return None
+
+
+def group_by_key(socks: list[socket.socket]) -> dict[str, list[socket.socket]]:
+    """Received sockets keyed by address, in the order they came (worker order for fastlb's own
+    per-worker sockets). Sockets that cannot serve as listeners are closed."""
+    out: dict[str, list[socket.socket]] = {}
+    for s in socks:
+        key = socket_key(s)
+        if key is None:
+            s.close()
+            continue
+        out.setdefault(key, []).append(s)
+    return out
+
+
 class ListenerSet:
-    """The listening sockets of a plan: `per_worker[w][i]` is worker w's socket for listener i."""
+    """The listening sockets of a plan: `per_worker[w][i]` is worker w's socket for listener i.
+
+    `inherited` holds sockets handed over by the previous process (``-x``, the old process of
+    ``-sf``/``-st``, or the master before it re-executed itself), keyed as `_describe` keys them.
+    A listener takes the inherited sockets of its address before opening new ones: the same
+    socket keeps its accept queue, so a reload resets no connection waiting in it. Limit: when a
+    reload lowers the number of workers, the surplus SO_REUSEPORT sockets of an address are
+    closed, and connections queued on them at that instant are reset by the kernel (unless
+    net.ipv4.tcp_migrate_req=1 lets it move them to the sockets that remain).
+    """
 
     def __init__(self, plan: Plan, inherited: dict[str, list[socket.socket]] | None = None):
         self.plan = plan
         self.per_worker: list[list[socket.socket]] = [[] for _ in range(plan.nbworkers)]
         self.sockets: list[socket.socket] = []
+        self.reused = 0  # how many sockets came from the previous process
         errors = []
-        inherited = dict(inherited or {})
+        inherited = {k: list(v) for k, v in (inherited or {}).items()}
         for lp in plan.listeners:
             backlog = lp.backlog or lp.maxconn or DEFAULT_BACKLOG
             shared = lp.path is not None or lp.fd is not None or not lp.reuseport
             key = _describe(lp)
+            old = (inherited.pop(key, None) or []) if lp.fd is None else []
             try:
                 if shared:
-                    old = inherited.pop(key, None)
-                    sock = old[0] if old else open_listener(lp, backlog, reuseport=False)
+                    sock = self._adopt(old.pop(0), backlog) if old else open_listener(lp, backlog, reuseport=False)
                     self.sockets.append(sock)
                     for w in range(plan.nbworkers):
                         self.per_worker[w].append(sock)
                 else:
-                    old = inherited.pop(key, None) or []
                     for w in range(plan.nbworkers):
-                        sock = old.pop(0) if old else open_listener(lp, backlog, reuseport=True)
+                        sock = self._adopt(old.pop(0), backlog) if old else open_listener(lp, backlog, reuseport=True)
                         self.sockets.append(sock)
                         self.per_worker[w].append(sock)
-                    for extra in old:  # fewer workers than before
-                        extra.close()
             except BindError as exc:
                 errors.append(f"Starting frontend {lp.frontend}: {exc}")
-        for socks in inherited.values():
+            for extra in old:  # fewer workers than before, or a shared socket sent twice
+                extra.close()
+        for socks in inherited.values():  # addresses the new configuration does not listen on
             for s in socks:
                 s.close()
         if errors:
             self.close()
             raise BindError("\n".join(errors))
 
+    def _adopt(self, sock: socket.socket, backlog: int) -> socket.socket:
+        sock.setblocking(False)
+        try:
+            sock.listen(backlog)  # the new configuration's backlog; the queue is kept
+        except OSError:
+            pass
+        self.reused += 1
+        return sock
+
     def fds_for(self, worker: int) -> list[int]:
         return [s.fileno() for s in self.per_worker[worker]]
+
+    def all_sockets(self) -> list[socket.socket]:
+        """Every listening socket, each once, in worker order per listener (what a new process
+        gets on reload)."""
+        return list(self.sockets)
+
+    def keep_only(self, worker: int) -> None:
+        """In a freshly forked worker: close the other workers' sockets, so that a socket lives in
+        the processes that accept on it (and in the master) only."""
+        mine = {id(s) for s in self.per_worker[worker]}
+        for s in self.sockets:
+            if id(s) not in mine:
+                s.close()
+        self.sockets = [s for s in self.sockets if id(s) in mine]
 
     def by_address(self) -> dict[str, list[socket.socket]]:
         """Sockets keyed by address, for handing them over to a new process on reload."""

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 
 from .plan import Plan
 
 
 def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int,
-                control_fd: int | None = None) -> int:
+                control_fd: int | None = None, ready_fd: int | None = None) -> int:
     import uvloop
 
     from ..engine._proxy import Worker
 
+    # the wakeup descriptor of the master's event loop came with fork(): a signal must not
+    # wake the master instead of this process
+    signal.set_wakeup_fd(-1)
     for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
                 signal.SIGTTOU, signal.SIGTTIN, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
@@ -40,6 +44,8 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     worker.start(listen_fds)
 
     def soft_stop() -> None:
+        if index == 0 and not worker.stopping:
+            _report_stopped_proxies(plan, shm)
         worker.soft_stop(loop.stop)
 
     def hard_stop() -> None:
@@ -58,9 +64,37 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     loop.add_signal_handler(signal.SIGTTIN, worker.resume_listeners)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
     loop.add_reader(master_pipe, master_gone)
+    # fastlb.runtime.daemon: the signals were blocked by the master since fork(); unblocked once
+    # the loop runs (uvloop reads signals from its wakeup descriptor, set up by run_forever()),
+    # then the master is told this worker serves
+    loop.call_soon(_signals_and_ready, ready_fd)
     try:
         loop.run_forever()
     finally:
         worker.shutdown()
     os.close(master_pipe)
     return 0
+
+
+def _signals_and_ready(ready_fd: int | None) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"R")
+        except OSError:  # that master re-executed itself meanwhile: its successor does not ask
+            pass
+        os.close(ready_fd)
+
+
+def _report_stopped_proxies(plan: Plan, shm) -> None:
+    """HAProxy's "Proxy <name> stopped (cumulated conns: ...)" lines of a soft stop, to stderr
+    and to the global log targets (once per process group: from worker 0)."""
+    from ..logs import emit_log
+    from .statedump import stopped_lines
+
+    for line in stopped_lines(plan, shm):
+        print(f"[WARNING]  ({os.getpid()}) : {line}", file=sys.stderr, flush=True)
+        try:
+            emit_log(plan, "warning", line)
+        except OSError:
+            pass
