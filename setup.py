@@ -62,15 +62,13 @@ class FastlbBuildExt(build_ext):
         super().build_extensions()
 
     def _check_toolchain(self) -> None:
-        from setuptools._distutils.errors import CompileError, DistutilsExecError
-
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "probe.c")
             with open(src, "w") as f:
                 f.write("#include <Python.h>\nint fl_probe(void) { return PY_MAJOR_VERSION; }\n")
             try:
                 self.compiler.compile([src], output_dir=tmp, include_dirs=[sysconfig.get_paths()["include"]])
-            except (CompileError, DistutilsExecError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - distutils error classes vary between setuptools versions
                 sys.stderr.write(MISSING_TOOLCHAIN.format(reason=str(exc).strip() or type(exc).__name__))
                 raise SystemExit(1) from None
 
