@@ -252,6 +252,7 @@ def cmd_set_maxconn_global(ctx: Any, sess: Session, args: list[str]) -> str:
     if v > ctx.plan.maxconn:
         return "Value out of range.\n"
     ctx.shm.global_maxconn = v if v > 0 else ctx.plan.maxconn
+    ctx.shm.bump_generation()  # the workers apply their share at their next loop round
     return ""
 
 

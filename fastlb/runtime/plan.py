@@ -186,7 +186,10 @@ def default_maxconn() -> int:
     return max(100, (limit - FD_RESERVE) // 2)
 
 
-def build_plan(config: Config, nbworkers: int | None = None, maxconn_override: int | None = None) -> Plan:
+def build_plan(config: Config, nbworkers: int | None = None, maxconn_override: int | None = None,
+               maxpconn: int | None = None) -> Plan:
+    """`maxconn_override` is the command line's -n, `maxpconn` its -N (the maxconn of proxies that
+    set none)."""
     g = config.global_
     workers = nbworkers or g.nbthread or os.cpu_count() or 1
     explicit_maxconn = maxconn_override or g.maxconn
@@ -234,7 +237,7 @@ def build_plan(config: Config, nbworkers: int | None = None, maxconn_override: i
         t = proxy.timeouts
         fe = FrontendPlan(
             index=len(plan.frontends), counter_slot=0, name=proxy.name, id=proxy_ids[proxy.name],
-            mode=proxy.mode, listeners=[], maxconn=proxy.maxconn or 0,
+            mode=proxy.mode, listeners=[], maxconn=proxy.maxconn or maxpconn or 0,
             default_backend=proxy.default_backend or (proxy.name if proxy.kind == "listen" else None),
             conf=proxy, t_client=_ms(t.client), t_client_fin=_ms(t.client_fin),
             t_http_request=_ms(t.http_request), t_http_keep_alive=_ms(t.http_keep_alive),

@@ -430,7 +430,8 @@ def run(config: Config, opts: Any) -> int:
         alert(str(exc))
         return 1
     try:
-        plan = build_plan(config, maxconn_override=getattr(opts, "maxconn", None))
+        plan = build_plan(config, maxconn_override=getattr(opts, "maxconn", None),
+                          maxpconn=getattr(opts, "maxpconn", None))
     except PlanError as exc:
         alert(f"config : {exc}")
         return 1

@@ -182,7 +182,8 @@ class ReloadControl:
             print(result.report(quiet=self.mode.quiet), file=sys.stderr, flush=True)
         if ok:
             try:
-                build_plan(result.config, maxconn_override=getattr(self.opts, "maxconn", None))
+                build_plan(result.config, maxconn_override=getattr(self.opts, "maxconn", None),
+                           maxpconn=getattr(self.opts, "maxpconn", None))
             except PlanError as exc:
                 alert(f"config : {exc}")
                 ok = False
@@ -630,7 +631,8 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
         raise_fd_limit(config.global_, getattr(opts, "maxconn", None))
         identity = resolve_identity(config.global_)
         check_identity(identity)
-        plan = build_plan(config, maxconn_override=getattr(opts, "maxconn", None))
+        plan = build_plan(config, maxconn_override=getattr(opts, "maxconn", None),
+                          maxpconn=getattr(opts, "maxpconn", None))
     except (StartupError, PlanError) as exc:
         alert(str(exc) if isinstance(exc, StartupError) else f"config : {exc}")
         return failed()
