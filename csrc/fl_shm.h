@@ -92,34 +92,50 @@ typedef struct fl_counters {
     uint64_t conn_time_hist[FL_HIST_BUCKETS]; /* connect time (Tc) histogram */
 } fl_counters_t;
 
+/* Per-frontend settings the runtime API may change (written by the master). */
+typedef struct fl_px_state {
+    uint32_t maxconn;         /* "set maxconn frontend": 0 = unlimited (global maxconn applies) */
+    uint32_t flags;
+    uint64_t pad;
+} fl_px_state_t;
+
 typedef struct fl_shm_header {
     uint64_t magic;
     uint32_t nb_workers;
     uint32_t nb_servers;      /* server slots, including spares for dynamic servers */
     uint32_t nb_counters;     /* counter slots per worker */
-    uint32_t pad0;
+    uint32_t nb_proxies;      /* fl_px_state entries (frontends, by plan index) */
     uint64_t generation;      /* bumped by the master after every server state write */
     uint64_t global_maxconn;  /* runtime "set maxconn global" */
     uint64_t start_time;      /* unix time the master started */
     uint64_t pad1[8];
 } fl_shm_header_t;
 
-/* Segment layout: header | fl_srv_state[nb_servers] | fl_counters[nb_workers][nb_counters] */
+/* Segment layout:
+ *   header | fl_srv_state[nb_servers] | fl_px_state[nb_proxies] | fl_counters[nb_workers][nb_counters] */
 static inline fl_srv_state_t *fl_shm_servers(void *base)
 {
     return (fl_srv_state_t *)((char *)base + sizeof(fl_shm_header_t));
 }
 
+static inline fl_px_state_t *fl_shm_proxies(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    return (fl_px_state_t *)(fl_shm_servers(base) + h->nb_servers);
+}
+
 static inline fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
 {
     fl_shm_header_t *h = (fl_shm_header_t *)base;
-    char *p = (char *)fl_shm_servers(base) + (uint64_t)h->nb_servers * sizeof(fl_srv_state_t);
+    char *p = (char *)(fl_shm_proxies(base) + h->nb_proxies);
     return (fl_counters_t *)p + (uint64_t)worker * h->nb_counters;
 }
 
-static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters)
+static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies,
+                                   uint32_t nb_counters)
 {
     return sizeof(fl_shm_header_t) + (uint64_t)nb_servers * sizeof(fl_srv_state_t) +
+           (uint64_t)nb_proxies * sizeof(fl_px_state_t) +
            (uint64_t)nb_workers * nb_counters * sizeof(fl_counters_t);
 }
 

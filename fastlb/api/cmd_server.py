@@ -237,8 +237,8 @@ def cmd_set_maxconn_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
     v, _ = _atoi_prefix(args[4])
     if v is None or v < 0:
         return "Value out of range.\n"
-    # Frontend limits live in each worker's data plane with no shared-memory field to change them.
-    return "fastlb cannot change a frontend's maxconn at run time yet (reload with the new value).\n"
+    ctx.shm.set_frontend_maxconn(ctx.plan.frontend(args[3]).index, v)
+    return ""
 
 
 @command("set maxconn global <value>              : change the per-process maxconn setting")

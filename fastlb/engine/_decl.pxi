@@ -219,17 +219,22 @@ cdef extern from "fl_shm.h" nogil:
         uint64_t time_samples
         uint64_t rsp_time_hist[16]
         uint64_t conn_time_hist[16]
+    ctypedef struct fl_px_state_t:
+        uint32_t maxconn
+        uint32_t flags
     ctypedef struct fl_shm_header_t:
         uint64_t magic
         uint32_t nb_workers
         uint32_t nb_servers
         uint32_t nb_counters
+        uint32_t nb_proxies
         uint64_t generation
         uint64_t global_maxconn
         uint64_t start_time
     fl_srv_state_t *fl_shm_servers(void *base)
+    fl_px_state_t *fl_shm_proxies(void *base)
     fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
-    uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters)
+    uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies, uint32_t nb_counters)
 
 cdef extern from "<strings.h>" nogil:
     int strncasecmp(const char *a, const char *b, size_t n)

@@ -45,9 +45,10 @@ cdef class SharedState:
     cdef readonly uint32_t nb_workers
     cdef readonly uint32_t nb_servers
     cdef readonly uint32_t nb_counters
+    cdef readonly uint32_t nb_proxies
 
-    def __init__(self, uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters):
-        cdef uint64_t size = fl_shm_size(nb_workers, nb_servers, nb_counters)
+    def __init__(self, uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters, uint32_t nb_proxies=0):
+        cdef uint64_t size = fl_shm_size(nb_workers, nb_servers, nb_proxies, nb_counters)
         self.mm = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
         cdef unsigned char[::1] view = self.mm
         self.base = <char *>&view[0]
@@ -57,6 +58,8 @@ cdef class SharedState:
         h.nb_workers = nb_workers
         h.nb_servers = nb_servers
         h.nb_counters = nb_counters
+        h.nb_proxies = nb_proxies
+        self.nb_proxies = nb_proxies
         self.nb_workers = nb_workers
         self.nb_servers = nb_servers
         self.nb_counters = nb_counters
@@ -79,6 +82,19 @@ cdef class SharedState:
             return (<fl_shm_header_t *>self.base).start_time
         def __set__(self, uint64_t v):
             (<fl_shm_header_t *>self.base).start_time = v
+
+    def get_frontend_maxconn(self, int index):
+        if index < 0 or <uint32_t>index >= self.nb_proxies:
+            raise IndexError("proxy index out of range")
+        return fl_shm_proxies(self.base)[index].maxconn
+
+    def set_frontend_maxconn(self, int index, uint32_t maxconn, bump=True):
+        """`set maxconn frontend`: the workers apply their share at their next round."""
+        if index < 0 or <uint32_t>index >= self.nb_proxies:
+            raise IndexError("proxy index out of range")
+        fl_shm_proxies(self.base)[index].maxconn = maxconn
+        if bump:
+            (<fl_shm_header_t *>self.base).generation += 1
 
     cdef fl_srv_state_t *_srv(self, int slot) except NULL:
         if slot < 0 or <uint32_t>slot >= self.nb_servers:

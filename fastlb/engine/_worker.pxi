@@ -309,7 +309,22 @@ cdef class Worker:
         cdef uint64_t g = (<fl_shm_header_t *>self.shm_base).global_maxconn
         cdef uint32_t n = (<fl_shm_header_t *>self.shm_base).nb_workers
         cdef Listener l
+        cdef FrontendRt fe
         cdef int share
+        cdef uint32_t fmax
+        cdef fl_px_state_t *px = fl_shm_proxies(self.shm_base)
+        for fe in self.frontends:
+            if <uint32_t>fe.index < (<fl_shm_header_t *>self.shm_base).nb_proxies:
+                fmax = px[fe.index].maxconn
+                share = <int>((fmax + n - 1) // n) if fmax and n else 0
+                if share != fe.maxconn:
+                    fe.maxconn = share
+                    for l in fe.listeners:
+                        if l.paused & 1 and (share == 0 or fe.cur_conn < share):
+                            l.paused &= ~1
+                            if not l.in_pending:
+                                l.in_pending = 1
+                                self.wake(l.ep)
         if g == 0 or n == 0:
             return
         share = <int>((g + n - 1) // n)

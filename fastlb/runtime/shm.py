@@ -10,7 +10,7 @@ from .plan import Plan
 def init_shared_state(plan: Plan) -> SharedState:
     """A new segment with every configured server in its initial state: UP (HAProxy starts
     servers up, checks take them down after `fall` failures), in maintenance if `disabled`."""
-    shm = SharedState(plan.nbworkers, plan.server_slots, plan.counter_slots)
+    shm = SharedState(plan.nbworkers, plan.server_slots, plan.counter_slots, len(plan.frontends))
     now = int(time.time())
     for sp in plan.servers:
         shm.set_server(
@@ -23,6 +23,8 @@ def init_shared_state(plan: Plan) -> SharedState:
         )
         if len(sp.sockaddr) <= 28:
             shm.set_server(sp.slot, bump=False, addr=sp.sockaddr)
+    for fe in plan.frontends:
+        shm.set_frontend_maxconn(fe.index, fe.maxconn, bump=False)
     shm.global_maxconn = plan.maxconn
     shm.start_time = now
     return shm

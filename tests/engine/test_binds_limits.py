@@ -132,3 +132,7 @@ def test_global_maxconn_and_runtime_change(backends, run_cfg, tmp_path):
     assert timed(2) >= 0.95           # one at a time: accepting stops at the limit, resumes below
     cli("set maxconn global 10")
     assert timed(2) < 0.95
+    assert cli("set maxconn frontend fe 1") == b"\n"
+    assert timed(2) >= 0.95
+    cli("set maxconn frontend fe 0")
+    assert timed(2) < 0.95
