@@ -553,6 +553,7 @@ cdef class HttpStream(Stream):
                 self.fail_request_body()
         elif self.rq_state == RQ_TUNNEL:
             self.rq_fwd += avail
+            self.tunnel_activity()
 
     cdef bint read_req_body(self) noexcept:
         cdef Worker w = self.w
@@ -584,7 +585,7 @@ cdef class HttpStream(Stream):
                 self.client_error_abort()
                 return False
             break
-        if got:
+        if got and self.rq_state != RQ_TUNNEL:
             self.exp_cli = self.w.now + self.fe.t_client if self.fe.t_client else 0
         return got
 
@@ -795,7 +796,7 @@ cdef class HttpStream(Stream):
             break
         if (sep.flags & EP_EOF) and not self.closed:
             self.server_eof()
-        if got:
+        if got and self.rs_state != RS_TUNNEL:
             self.exp_srv = self.w.now + self.be.t_server if self.be.t_server else 0
         if self.rs.len == 0:
             w.bufs.give(&self.rs)
@@ -868,6 +869,7 @@ cdef class HttpStream(Stream):
                 self.rs_state = RS_TUNNEL
                 self.rq_state = RQ_TUNNEL
                 self.txf &= ~(TX_SRV_KA | TX_CLI_KA)
+                self.tunnel_activity()
                 self.analyse_req_body()
                 self.analyse_rsp_body()
                 return
@@ -987,6 +989,16 @@ cdef class HttpStream(Stream):
         elif self.rs_state == RS_BODY_CLOSE or self.rs_state == RS_TUNNEL:
             self.rs_fwd += avail
             self.rs_bytes_txn += avail
+            if self.rs_state == RS_TUNNEL:
+                self.tunnel_activity()
+
+    cdef inline void tunnel_activity(self) noexcept:
+        """In a tunnel (WebSocket, CONNECT) `timeout tunnel`, when set, replaces the client and
+        server timeouts: both sides expire together after that much silence, as HAProxy does."""
+        cdef uint64_t t = self.be.t_tunnel if self.be.t_tunnel else self.fe.t_tunnel
+        if t:
+            self.exp_cli = self.w.now + t
+            self.exp_srv = self.w.now + t
 
     cdef bint send_rs(self) noexcept:
         cdef Endpoint cep = self.cep
@@ -1028,7 +1040,7 @@ cdef class HttpStream(Stream):
         if self.rs.len == 0:
             self.rs.head = 0
             self.w.bufs.give(&self.rs)
-        if self.fe.t_client:
+        if self.fe.t_client and self.rs_state != RS_TUNNEL:
             self.exp_cli = self.w.now + self.fe.t_client
         return True
 
@@ -1451,6 +1463,10 @@ cdef class HttpStream(Stream):
                 self.abort_server_side()
                 self.send_error(504, 1)
                 self.progress()
+            elif self.rs_state == RS_TUNNEL:
+                # an idle tunnel is closed, not reset (HAProxy logs it as a client timeout "cD")
+                self.set_term(b'c', b'D')
+                self.finish(False)
             else:
                 self.set_term(b's', b'D')
                 self.finish(True)

@@ -267,3 +267,20 @@ def test_many_concurrent_keep_alive_clients(setup):
 
     with ThreadPoolExecutor(50) as ex:
         assert all(ex.map(client, range(100)))
+
+
+def test_tunnel_timeout_replaces_client_and_server_timeouts(setup):
+    port, _ = setup(defaults_extra="    timeout client 300ms\n    timeout server 300ms\n    timeout tunnel 1500ms")
+    c = RawClient(port)
+    c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert c.read_response(head_request=True).status == 101
+    time.sleep(0.8)  # silent longer than client/server timeouts, shorter than the tunnel's
+    c.send(b"still here")
+    got = b""
+    while len(got) < 10:
+        got += c.sock.recv(100)
+    assert got == b"still here"
+    t0 = time.monotonic()
+    assert c.closed_by_peer(5)
+    assert 1.2 < time.monotonic() - t0 < 3
