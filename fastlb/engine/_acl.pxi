@@ -212,6 +212,34 @@ cdef class Matcher:
             return False
         return False
 
+    cdef bint test_ptr(self, const char *p, uint32_t n):
+        """str/beg/end/sub against a sample still in the message buffer (patterns are lower-case
+        when -i): the common path_beg/path_end/url_sub/method ACLs cost no Python object."""
+        cdef bytes pat
+        cdef Py_ssize_t k
+        cdef const char *q
+        cdef uint32_t i
+        for x in (self.strs if self.kind != M_STR else self.exact):
+            pat = <bytes>x
+            k = len(pat)
+            q = <const char *>pat
+            if self.kind == M_STR:
+                if k == n and (strncasecmp(p, q, k) == 0 if self.icase else memcmp(p, q, k) == 0):
+                    return True
+            elif k > n:
+                continue
+            elif self.kind == M_BEG:
+                if (strncasecmp(p, q, k) == 0 if self.icase else memcmp(p, q, k) == 0):
+                    return True
+            elif self.kind == M_END:
+                if (strncasecmp(p + n - k, q, k) == 0 if self.icase else memcmp(p + n - k, q, k) == 0):
+                    return True
+            else:  # M_SUB
+                for i in range(n - k + 1):
+                    if (strncasecmp(p + i, q, k) == 0 if self.icase else memcmp(p + i, q, k) == 0):
+                        return True
+        return False
+
     cdef bint in_ranges(self, object v):
         for lo, hi in self.ranges:
             if (lo is None or v >= lo) and (hi is None or v <= hi):
@@ -279,8 +307,13 @@ cdef class AclPart:
     """One `acl` line: a fetch and a matcher."""
     cdef Fetch fetch
     cdef Matcher m
+    cdef bint direct               # string compare in the buffer, no sample object (see eval)
 
     cdef bint eval(self, Stream s):
+        cdef const char *p
+        cdef uint32_t n
+        if self.direct and isinstance(s, HttpStream) and request_str(<HttpStream>s, self.fetch.kind, &p, &n):
+            return self.m.test_ptr(p, n)
         cdef list vals = self.fetch.samples(s)
         for v in vals:
             if self.m.test(v):
@@ -346,26 +379,63 @@ cdef class RuleRouter(Router):
         cdef dict exact = blk[3]
         cdef list by_len = blk[4]
         cdef object best = None
-        cdef int best_i = 1 << 30
-        vals = f.samples(s)
+        cdef Py_ssize_t best_i = 1 << 30
+        cdef const char *p
+        cdef uint32_t n
+        cdef bytes b
+        cdef Py_ssize_t plen
+        if isinstance(s, HttpStream) and request_str(<HttpStream>s, f.kind, &p, &n):
+            vals = [p[:n]]          # one object for the whole table (no list of samples)
+        else:
+            vals = f.samples(s)
         for v in vals:
             if not isinstance(v, bytes):
                 continue
             b = (<bytes>v).lower() if blk[2] else <bytes>v
             hit = exact.get(b)
-            if hit is not None and hit[0] < best_i:
-                best_i, best = hit
-            for plen, table in by_len:
+            if hit is not None and <Py_ssize_t>hit[0] < best_i:
+                best_i = hit[0]
+                best = hit[1]
+            for entry in by_len:
+                plen = <Py_ssize_t>(<tuple>entry)[0]
                 if plen > len(b):
                     break
-                hit = table.get(b[:plen])
-                if hit is not None and hit[0] < best_i:
-                    best_i, best = hit
+                hit = (<dict>(<tuple>entry)[1]).get(b[:plen])
+                if hit is not None and <Py_ssize_t>hit[0] < best_i:
+                    best_i = hit[0]
+                    best = hit[1]
         return best
 
 
 # ---------------------------------------------------------------------------------------------
 # Layer-7 fetches: read the request (or response) head in place.
+
+cdef bint request_str(HttpStream h, int kind, const char **p, uint32_t *n) noexcept:
+    """Pointer and length of a single-valued string fetch of the request, in the buffer."""
+    cdef char *base = h.rq.data + h.rq.head
+    cdef fl_http_msg *m = &h.req
+    cdef const char *q
+    if h.rq.data == NULL or m.head_len == 0:
+        return False
+    if kind == F_PATH:
+        p[0] = base + m.path_off
+        q = <const char *>memchr(p[0], b'?', m.path_len)
+        n[0] = <uint32_t>(q - p[0]) if q != NULL else m.path_len
+        return True
+    if kind == F_PATHQ:
+        p[0] = base + m.path_off
+        n[0] = m.path_len
+        return True
+    if kind == F_URL:
+        p[0] = base + m.target_off
+        n[0] = m.target_len
+        return True
+    if kind == F_METHOD:
+        p[0] = base + m.method_off
+        n[0] = m.method_len
+        return True
+    return False
+
 
 cdef inline bytes head_slice(char *base, uint32_t off, uint32_t n):
     return base[off:off + n]

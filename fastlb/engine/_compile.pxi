@@ -217,6 +217,8 @@ cdef AclPart make_acl_part(Worker w, acl):
         p.m.kind = M_FOUND
         return p
     p.m = make_matcher(method, acl, p.fetch.out)
+    p.direct = p.fetch.kind in (F_PATH, F_PATHQ, F_URL, F_METHOD) and p.m.kind in (M_STR, M_BEG, M_END, M_SUB) \
+        and len(p.m.strs if p.m.kind != M_STR else p.m.exact) <= 32
     return p
 
 

@@ -23,6 +23,7 @@ include "_acl.pxi"
 include "_compile.pxi"
 include "_rules.pxi"
 include "_cookie.pxi"
+include "_bench.pxi"
 
 
 cdef void build_runtime(Worker w, plan) except *:
