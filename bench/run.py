@@ -60,36 +60,44 @@ def bulk_scenario(stack: Stack, svc, conns: int, seconds: float) -> LoadResult:
 
 def idle_scenario(stack: Stack, svc, total: int) -> LoadResult:
     """Hold `total` idle connections (spread over client processes and 127.0.0.x sources) and
-    measure the growth of the proxy's RSS."""
-    pids = svc.pids()
-    time.sleep(0.5)
-    base = rss_bytes(pids)
-    per_proc = 15000
+    measure the proxy's RSS per connection as a slope: RSS with all of them minus RSS with half of
+    them, over the second half. One-off allocations (lazy imports, first buffers, pools) made by
+    the first connections do not count, for any proxy."""
+    per_proc = 12500
     procs = []
-    left, n = total, 0
-    while left > 0:
-        k = min(per_proc, left)
-        src = f"127.0.0.{10 + n}"
-        p = subprocess.Popen(["taskset", "-c", str(stack.load_cpu), sys.executable, os.path.join(HERE, "loadgen.py"),
-                              "idle", str(svc.port), str(k), src], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-        procs.append(p)
-        left -= k
-        n += 1
-    ready = 0
-    for p in procs:
-        line = p.stdout.readline()
-        ready += int(line.split()[1]) if line.startswith("ready") else 0
-    time.sleep(2.0)  # let the proxy accept everything
-    after = rss_bytes(svc.pids())
+    n_src = [0]
+
+    def open_wave(count: int) -> int:
+        left, ready, started = count, 0, []
+        while left > 0:
+            k = min(per_proc, left)
+            src = f"127.0.{1 + n_src[0] // 200}.{10 + n_src[0] % 200}"
+            n_src[0] += 1
+            p = subprocess.Popen(["taskset", "-c", str(stack.load_cpu), sys.executable, os.path.join(HERE, "loadgen.py"),
+                                  "idle", str(svc.port), str(k), src], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+            started.append(p)
+            left -= k
+        for p in started:
+            line = p.stdout.readline()
+            ready += int(line.split()[1]) if line.startswith("ready") else 0
+        procs.extend(started)
+        time.sleep(2.0)  # let the proxy accept and settle
+        return ready
+
+    half = open_wave(total // 2)
+    rss_half = rss_bytes(svc.pids())
+    rest = open_wave(total - total // 2)
+    rss_all = rss_bytes(svc.pids())
     for p in procs:
         p.stdin.close()
     for p in procs:
         p.wait(60)
-    r = LoadResult(requests=ready)
-    r.extra["held"] = ready
-    r.extra["rss_per_conn"] = (after - base) / ready if ready else float("nan")
-    r.extra["rss_mib"] = after / 2**20
+    held = half + rest
+    r = LoadResult(requests=held)
+    r.extra["held"] = held
+    r.extra["rss_per_conn"] = (rss_all - rss_half) / rest if rest else float("nan")
+    r.extra["rss_mib"] = rss_all / 2**20
     return r
 
 
