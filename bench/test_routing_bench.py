@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from fastlb.engine._proxy import route_request
+
 from fastlb.engine.offline import offline_worker
 
 LOOPS = 1000

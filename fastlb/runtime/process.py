@@ -307,13 +307,24 @@ class Master:
         self.signal_workers(signal.SIGTTIN)
 
     def on_dump_states(self) -> None:
-        """SIGHUP: the servers' and proxies' states, to stderr and to the global log targets."""
-        from ..logs import emit_log
+        """SIGHUP: the servers' and proxies' states to stderr, and to each proxy's log targets
+        with the line HAProxy sends first for every proxy."""
+        from ..health.logsend import emit_log
+        from ..logs.syslog import LEVEL
 
-        for line in sighup_lines(self.plan, self.shm):
+        notice = LEVEL["notice"]
+        current = None
+        for name, line in sighup_lines(self.plan, self.shm):
             warning(line, self.quiet)
+            if name is None:
+                continue
+            proxy = self.plan.config.proxy(name)
             try:
-                emit_log(self.plan, "notice", line)
+                if name != current:
+                    current = name
+                    emit_log(self.plan, notice, f"SIGHUP received, dumping servers states for proxy {name}.",
+                             proxy)
+                emit_log(self.plan, notice, line, proxy)
             except OSError:
                 pass
 

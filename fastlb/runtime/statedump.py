@@ -15,9 +15,10 @@ def _proxy_names(plan: Plan) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def sighup_lines(plan: Plan, shm: Any) -> list[str]:
-    """The lines of HAProxy's ``sig_dump_state``: one per server, then one per proxy."""
-    out = ["SIGHUP received, dumping servers states."]
+def sighup_lines(plan: Plan, shm: Any) -> list[tuple[str | None, str]]:
+    """The lines of HAProxy's ``sig_dump_state`` with the proxy each is about (None for the
+    opening line): one per server, then one per proxy."""
+    out: list[tuple[str | None, str]] = [(None, "SIGHUP received, dumping servers states.")]
     for name in _proxy_names(plan):
         fe = plan.frontend(name)
         be = plan.backend(name)
@@ -29,8 +30,9 @@ def sighup_lines(plan: Plan, shm: Any) -> list[str]:
             st = shm.get_server(sp.slot)
             up = bool(st["oper"]) and not (st["admin"] & _MAINT)
             cnt = shm.sum_counters(sp.counter_slot)
-            out.append(f"SIGHUP: Server {name}/{sp.name} is {'UP' if up else 'DOWN'}. "
-                       f"Conn: {cnt['cur_sess']} act, {cnt['cur_queue']} pend, {cnt['cum_sess']} tot.")
+            state = "UP" if up else "DOWN"
+            out.append((name, f"SIGHUP: Server {name}/{sp.name} is {state}. Conn: {cnt['cur_sess']} act, "
+                              f"{cnt['cur_queue']} pend, {cnt['cum_sess']} tot."))
             if up and st["eweight"]:
                 if sp.backup:
                     backup += 1
@@ -42,13 +44,13 @@ def sighup_lines(plan: Plan, shm: Any) -> list[str]:
         tail = (f"Conn: act(FE+BE): {feconn}+{beconn}, {pend} pend ({pend} unass), "
                 f"tot(FE+BE): {fe_cnt['cum_conn'] if fe_cnt else 0}+{be_cnt['cum_sess'] if be_cnt else 0}.")
         if not servers:
-            out.append(f"SIGHUP: Proxy {name} has no servers. {tail}")
+            out.append((name, f"SIGHUP: Proxy {name} has no servers. {tail}"))
         elif active == 0:
             what = "is running on backup servers" if backup else "has no server available"
-            out.append(f"SIGHUP: Proxy {name} {what} ! {tail}")
+            out.append((name, f"SIGHUP: Proxy {name} {what} ! {tail}"))
         else:
-            out.append(f"SIGHUP: Proxy {name} has {active} active servers and {backup} backup servers "
-                       f"available. {tail}")
+            line = f"SIGHUP: Proxy {name} has {active} active servers and {backup} backup servers available. "
+            out.append((name, line + tail))
     return out
 
 

@@ -109,6 +109,33 @@ def test_master_worker_keeps_the_master_and_drops_the_workers(tracker, write_cfg
 
 
 @root_only
+def test_numeric_uid_and_gid(tracker, write_cfg, port, backend, tmp_path):
+    """``uid``/``gid`` given as numbers (here ids that have no name on the machine) are
+    switched to as the names are."""
+    import pwd
+
+    uid = gid = 54321
+    try:
+        pwd.getpwuid(uid)
+        pytest.skip(f"uid {uid} exists on this machine")
+    except KeyError:
+        pass
+    cfg = write_cfg(proxy_config(port, backend.port, nbthread=1, global_extra=f"    uid {uid}\n    gid {gid}"))
+    pidfile = str(tmp_path / "fastlb.pid")
+    res = tracker.run([*FASTLB, "-f", cfg, "-D", "-p", pidfile])
+    assert res.returncode == 0, res.stderr
+    (master,) = read_pidfile(pidfile)
+    tracker.add(master)
+    wait_until(lambda: _serving(port), 15, what="the proxy")
+    for pid in [master, *children(master)]:
+        ids = status_ids(pid)
+        assert ids["Uid"] == [uid] * 4 and ids["Gid"] == [gid] * 4, (pid, ids)
+        assert ids["Groups"] == []
+    os.kill(master, signal.SIGUSR1)
+    wait_until(lambda: not alive(master), 10, what="the stop")
+
+
+@root_only
 def test_user_without_group_keeps_the_gid_as_haproxy(tracker, write_cfg, backend, tmp_path):
     """``user`` alone switches the uid and drops the supplementary groups but keeps gid 0:
     that is what haproxy 2.6 does (checked side by side)."""
@@ -206,10 +233,21 @@ def _run_as_nobody(args: list[str]) -> tuple[int, str]:
 
 def test_maxconn_raises_the_descriptor_limit(tracker, write_cfg, port, backend):
     """``maxconn`` makes the workers' soft RLIMIT_NOFILE room for two sockets per connection."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 6000:
+        pytest.skip(f"the hard descriptor limit ({hard}) is below what maxconn 6000 needs")
+
+    def low_soft_limit() -> None:  # start from a limit that maxconn 6000 does not fit in
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
     cfg = write_cfg(proxy_config(port, backend.port, global_extra="    maxconn 6000"))
-    proc = tracker.popen([*FASTLB, "-f", cfg, "-db"])
+    proc = tracker.popen([*FASTLB, "-f", cfg, "-db"], preexec_fn=low_soft_limit)
     wait_until(lambda: _serving(port), 15, what="the proxy")
-    for pid in children(proc.pid):
+    workers = children(proc.pid)
+    assert workers
+    for pid in workers:
         assert _soft_nofile(pid) >= 6000 // 2 * 2  # 3000 connections per worker, 2 fds each
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == 0

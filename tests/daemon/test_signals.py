@@ -157,6 +157,32 @@ def test_ttou_pauses_and_ttin_resumes_the_listeners(tracker, cfg, port, backend)
     assert proc.wait(10) == 0
 
 
+def test_ttou_and_ttin_reach_the_workers_of_a_master_worker(tracker, cfg, port, backend):
+    """``-W``: SIGTTOU/SIGTTIN sent to the master pause and resume every worker's listeners."""
+    proc = tracker.popen([*FASTLB, "-W", "-f", cfg])
+    _wait_serving(port, proc)
+    wait_until(lambda: len(children(proc.pid)) == 2, 10, what="the workers")
+    os.kill(proc.pid, signal.SIGTTOU)
+    time.sleep(0.5)
+    paused = []
+    for i in range(4):  # SO_REUSEPORT spreads them: every worker must hold its accept queue
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(f"GET /paused{i} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        paused.append(s)
+    for s in paused:
+        s.settimeout(0.4)
+        with pytest.raises(TimeoutError):
+            s.recv(100)
+    os.kill(proc.pid, signal.SIGTTIN)
+    for i, s in enumerate(paused):
+        s.settimeout(5)
+        status, _h, body = read_response(s, bytearray())
+        s.close()
+        assert status == 200 and f"/paused{i}".encode() in body
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
 def test_term_and_int_stop_at_once(tracker, cfg, port, backend):
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = tracker.popen([*FASTLB, "-f", cfg, "-db"])
@@ -219,6 +245,60 @@ listen both
         outputs.append(_sighup_lines(proc.stderr.read()))
     ours, theirs = outputs
     assert ours and ours == theirs
+
+
+def test_sighup_dump_reaches_the_log_targets_like_haproxy(tracker, write_cfg, backend):
+    """SIGHUP: every proxy's log targets get the dump of that proxy, opened by "SIGHUP received,
+    dumping servers states for proxy X." (compared with haproxy's datagrams on the same
+    configuration, minus its internal <HTTPCLIENT> proxy)."""
+    haproxy = haproxy_binary()
+    received = []
+    for prog in (FASTLB, [haproxy]):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0.5)
+        p1 = free_port()
+        text = f"""\
+global
+    log 127.0.0.1:{udp.getsockname()[1]} local0
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{p1}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend.port}
+    server s2 127.0.0.1:{backend.port} backup
+"""
+        path = write_cfg(text, name=f"l{p1}.cfg")
+        proc = tracker.popen([*prog, "-f", path, "-db", "-q"])
+        wait_until(lambda p1=p1: _connectable(p1), 10, what="the proxy")
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGHUP)
+        lines = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                data = udp.recv(4096).decode()
+            except TimeoutError:
+                if lines:
+                    break
+                continue
+            assert data.startswith("<133>") and data.endswith("\n"), data  # local0.notice
+            msg = data.split("]: ", 1)[1]
+            if "SIGHUP" in msg and "<HTTPCLIENT>" not in msg:
+                lines.append(msg)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+        udp.close()
+        received.append(lines)
+    ours, theirs = received
+    assert "SIGHUP received, dumping servers states for proxy be.\n" in ours
+    assert ours == theirs
 
 
 def _connectable(port: int) -> bool:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

@@ -16,8 +16,8 @@ import replay
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-import lb_oracle
-from lb_oracle import BackendSpec, Case, ServerSpec
+import lb_oracle  # noqa: E402 - tools/ is put on the path first
+from lb_oracle import BackendSpec, Case, ServerSpec  # noqa: E402
 
 
 def random_cases(rnd: random.Random) -> list[Case]:

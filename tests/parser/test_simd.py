@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from simdlevels import AVAILABLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simdlevels import AVAILABLE
 
 from fastlb import http1
 
