@@ -130,7 +130,7 @@ def spawn(name: str, cmd: list[str], cpu: int | None, port: int = 0, workdir: st
 
 def haproxy_config(port: int, backends: list[int], mode: str, maxconn: int, splice: bool = False) -> str:
     srv = "\n".join(f"    server s{i} 127.0.0.1:{p}" for i, p in enumerate(backends))
-    opts = "    option splice-auto\n" if splice else ""
+    opts = "    option splice-request\n    option splice-response\n" if splice else ""
     http = "    http-reuse safe\n" if mode == "http" else ""
     return f"""global
     maxconn {maxconn}

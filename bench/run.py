@@ -6,7 +6,8 @@ Scenarios (each on every proxy in the same run, proxies alternated, medians of t
   kal50 / kal1000  HTTP keep-alive, small requests, wrk -c50 / -c1000
   close            HTTP, a new connection per request
   tcp              mode tcp, small request/response (HTTP keep-alive through a TCP proxy)
-  bulk1 / bulk16   mode tcp bulk download through 1 / 16 connections (HAProxy with splice-auto)
+  bulk1 / bulk16   mode tcp bulk download through 1 / 16 connections (HAProxy with splice-request and
+                   splice-response: splice-auto did not engage on loopback and measured its recv/send path)
   idle10k          10,000 idle client connections, 2 fastlb workers / 2 HAProxy processes
   idle50k          50,000 idle connections, 6 workers / 6 HAProxy processes (fd limit 20,000)
   direct           wrk straight to one backend (the ceiling), keep-alive
