@@ -25,7 +25,7 @@ from typing import Any
 from ..config.model import StatsSocket
 from ..health import HealthRuntime
 from ..stats.collect import RateTracker
-from . import cmd_server, cmd_show  # noqa: F401  (registers the commands)
+from . import cmd_server, cmd_show, cmd_table  # noqa: F401  (registers the commands)
 from .commands import LEVELS, Session, command, find_command, next_command, split_words, usage_message
 from .ipc import ControlHub
 

@@ -122,6 +122,8 @@ def _fetches() -> dict[str, FetchInfo]:
     add("fe_name be_name srv_name", "str")
     add("req.payload req.payload_lv res.payload res.payload_lv", "bin")
     add("req.proto_http", "bool")
+    add("req.rdp_cookie req_rdp_cookie rdp_cookie", "str")
+    add("req.rdp_cookie_cnt rdp_cookie_cnt", "int")
     add("int", "int")
     add("str env var", "str")
     add("bool", "bool")
@@ -158,7 +160,6 @@ UNSUPPORTED_FETCHES = frozenset(
     ssl_f_s_dn ssl_f_i_dn ssl_bc ssl_bc_protocol ssl_bc_cipher ssl_fc_session_id ssl_fc_is_resumed
     ssl_fc_use_keysize ssl_fc_alg_keysize ssl_c_notafter ssl_c_notbefore ssl_c_der ssl_f_der
     req.ssl_sni req_ssl_sni req.ssl_ver req_ssl_ver req.ssl_alpn req.ssl_ec_ext req.ssl_st_ext
-    req.rdp_cookie req_rdp_cookie req.rdp_cookie_cnt rdp_cookie rdp_cookie_cnt
     bc_http_major fc_http_major fc_rcvd_proxy fc_pp_unique_id fc_pp_authority fc_rtt fc_rttvar
     fc_unacked fc_sacked fc_retrans fc_fackets fc_lost fc_reordering bc_src bc_src_port bc_dst
     bc_dst_port fc_src fc_dst fc_src_port fc_dst_port

@@ -42,6 +42,7 @@ _TUPLE_FIELDS = {
     "http_check_rules",
     "tcp_check_rules",
     "captures",
+    "stick_rules",
     "ignored",
     "logs",
 }
@@ -179,6 +180,14 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
                             "bracket",
                         )
                     )
+    tables = {p.name: p for p in proxies if p.stick_table is not None}
+    for p in proxies:
+        if not p.has_backend:
+            continue
+        for rule in p.stick_rules:
+            name = p.name if rule.table is None else rule.table
+            if name not in tables:
+                diags.append(Diagnostic("ALERT", "", 0, f"Proxy '{p.name}': unable to find stick-table '{name}'."))
     for p in proxies:
         if p.http_check_rules and p.check_type != "httpchk":
             diags.append(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from . import kw_bind, kw_global, kw_proxy, kw_rules, kw_userlist  # noqa: F401  (register keywords)
+from . import kw_bind, kw_global, kw_proxy, kw_rules, kw_stick, kw_userlist  # noqa: F401  (register keywords)
 from .conditions import ConditionError, evaluate_condition
 from .context import Ctx, KeywordError, LoaderState, ProxyBuilder
 from .diagnostics import Diagnostic, LoadResult

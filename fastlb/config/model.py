@@ -326,6 +326,38 @@ class CookieSettings:
 
 
 @dataclass(frozen=True)
+class StickTableConf:
+    """``stick-table type <t> [len <n>] size <n> [expire <t>] [nopurge] [peers <p>] [srvkey <k>]
+    [store <types>]*`` of a proxy; the table is named after the proxy."""
+
+    type: Literal["ip", "ipv6", "integer", "string", "binary"]
+    size: int
+    length: int = 32  # "len": characters of a string key, bytes of a binary key
+    expire_ms: int | None = None  # None: entries never expire (the oldest go when full)
+    nopurge: bool = False
+    peers: str | None = None
+    srvkey: Literal["name", "addr"] = "name"
+    stores: tuple[str, ...] = ()  # data types as written ("server_id", "conn_cur", "http_req_rate(10s)")
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class StickRule:
+    """``stick match|on|store-request|store-response <expr> [table <t>] [if|unless <cond>]``."""
+
+    kind: Literal["match", "on", "store-request", "store-response"]
+    expr: str  # sample expression as written
+    fetch: str
+    fetch_args: tuple[str, ...] = ()
+    converters: tuple[str, ...] = ()
+    table: str | None = None  # None: the proxy's own table
+    condition: Condition | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Server:
     """``server <name> <address> [options]`` after ``default-server`` values were applied."""
 
@@ -478,6 +510,8 @@ class Proxy:
     hash_type: HashType = field(default_factory=HashType)
     hash_balance_factor: int = 0
     cookie: CookieSettings | None = None
+    stick_table: StickTableConf | None = None
+    stick_rules: tuple[StickRule, ...] = ()
     servers: tuple[Server, ...] = ()
     errorfiles: Mapping[int, bytes] = field(
         default_factory=_empty_mapping

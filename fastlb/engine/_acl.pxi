@@ -45,6 +45,7 @@ DEF F_RES_HDR = 33     # response header (http-response rules)
 DEF F_RES_FHDR = 34
 DEF F_RES_HDR_CNT = 35
 DEF F_HTTP_AUTH = 36   # http_auth(userlist): Basic credentials valid
+DEF F_RES_COOK = 37    # res.cook(name): a cookie the server sets (Set-Cookie)
 
 # how a fetch's samples are compared
 DEF M_STR = 1
@@ -453,6 +454,8 @@ cdef list fetch_l7(HttpStream h, Fetch f):
         return [h.rsp.status] if h.rsp.status else []
     if f.kind == F_RES_HDR or f.kind == F_RES_FHDR or f.kind == F_RES_HDR_CNT:
         return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f, f.kind - F_RES_HDR + F_HDR)
+    if f.kind == F_RES_COOK:
+        return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f, F_RES_COOK)
     if h.rq.data == NULL or m.head_len == 0:
         return []
     if f.kind == F_PATH or f.kind == F_QUERY or f.kind == F_BASE or f.kind == F_URL_PARAM or f.kind == F_PATHQ:
@@ -505,11 +508,18 @@ cdef list header_samples(char *base, fl_http_msg *m, Fetch f, int kind):
         if kind == F_COOK or kind == F_COOK_CNT:
             if hd.id != FL_HTTP_HDR_COOKIE:
                 continue
+        elif kind == F_RES_COOK:
+            if hd.name_len != 10 or strncasecmp(base + hd.name_off, "set-cookie", 10) != 0:
+                continue
         elif hd.name_len != nlen or strncasecmp(base + hd.name_off, <const char *>name, nlen) != 0:
             continue
         v = base[hd.value_off:hd.value_off + hd.value_len]
         if kind == F_FHDR:
             vals.append(v)
+        elif kind == F_RES_COOK:
+            k, eq, val = v.partition(b";")[0].strip().partition(b"=")
+            if eq and (name is None or k.strip() == name):
+                vals.append(val.strip())
         elif kind == F_COOK or kind == F_COOK_CNT:
             for part in v.split(b";"):
                 k, eq, val = part.strip().partition(b"=")

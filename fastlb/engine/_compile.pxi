@@ -15,7 +15,8 @@ _BASE_FETCHES = {
     "res.hdr": (F_RES_HDR, "str"), "shdr": (F_RES_HDR, "str"), "res.fhdr": (F_RES_FHDR, "str"),
     "hdr_cnt": (F_HDR_CNT, "int"), "req.hdr_cnt": (F_HDR_CNT, "int"), "req.fhdr_cnt": (F_HDR_CNT, "int"),
     "res.hdr_cnt": (F_RES_HDR_CNT, "int"), "shdr_cnt": (F_RES_HDR_CNT, "int"),
-    "cook": (F_COOK, "str"), "req.cook": (F_COOK, "str"),
+    "cook": (F_COOK, "str"), "req.cook": (F_COOK, "str"), "res.cook": (F_RES_COOK, "str"),
+    "scook": (F_RES_COOK, "str"),
     "cook_cnt": (F_COOK_CNT, "int"), "req.cook_cnt": (F_COOK_CNT, "int"),
     "url_param": (F_URL_PARAM, "str"), "urlp": (F_URL_PARAM, "str"),
     "src": (F_SRC, "ip"), "dst": (F_DST, "ip"), "src_port": (F_SRC_PORT, "int"), "dst_port": (F_DST_PORT, "int"),
@@ -80,7 +81,7 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
         out = "ip"
     f.kind = kind
     f.out = out
-    f.multi = kind in (F_HDR, F_FHDR, F_COOK, F_RES_HDR, F_RES_FHDR, F_URL_PARAM)
+    f.multi = kind in (F_HDR, F_FHDR, F_COOK, F_RES_HDR, F_RES_FHDR, F_URL_PARAM, F_RES_COOK)
     if kind in (F_HDR, F_FHDR, F_HDR_CNT, F_RES_HDR, F_RES_FHDR, F_RES_HDR_CNT):
         if args:
             f.arg = args[0].lower().encode()
@@ -88,7 +89,7 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
                 f.occ = int(args[1])
         elif kind != F_HDR_CNT:
             raise RuleCompileError(f"sample fetch '{name}' needs a header name")
-    elif kind in (F_COOK, F_COOK_CNT, F_URL_PARAM):
+    elif kind in (F_COOK, F_COOK_CNT, F_URL_PARAM, F_RES_COOK):
         f.arg = args[0].encode() if args and args[0] else None
         if kind == F_URL_PARAM and f.arg is None:
             raise RuleCompileError(f"sample fetch '{name}' needs a parameter name")

@@ -1,6 +1,6 @@
 # System interfaces used by the data plane, declared one-to-one with the C headers.
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from libc.string cimport memcpy, memmove, memset, memcmp, memchr
 from libc.stdlib cimport malloc, free, realloc
 from libc.errno cimport errno

@@ -354,6 +354,8 @@ cdef class HttpStream(Stream):
         if be.cookie is not None:
             cookie_request(self, be.cookie)
             head_len = self.req.head_len
+        if be.stick_rules is not None:
+            stick_request(self)
         # keep-alive decisions for this transaction
         self.decide_connection_modes()
         # rewrite the head in place, then decide how the body is delimited
@@ -382,6 +384,9 @@ cdef class HttpStream(Stream):
         cdef bytes name
         if self.rq.data == NULL or self.req.head_len == 0 or (self.txf & TX_REQ_SENT):
             return               # head gone (retry after it was sent): round robin, as HAProxy
+        if self.be.lb.needs & 16:     # NEED_SAMPLE: balance hash <expr>
+            fill_lb_sample(self, key)
+            return
         base = self.rq.data + self.rq.head
         if self.be.lb.needs & 2:      # NEED_URI
             key.uri = base + self.req.target_off
@@ -847,6 +852,12 @@ cdef class HttpStream(Stream):
         if self.fe.rsp_captures and self.fe.log_on:
             self.rsp_captures = capture_headers(self.rs.data + self.rs.head + self.rs_fwd, &self.rsp,
                                                 self.fe.rsp_captures)
+        if self.stk_pending is not None or self.be.stick_rsp:
+            # HAProxy's store rules run on the response head, before the cookie and the rules
+            self.rsp_off = self.rs_fwd
+            if self.be.stick_rsp:
+                stick_response(self)
+            stick_commit(self)
         if self.be.cookie is not None:
             self.rsp_off = self.rs_fwd
             cookie_response(self, self.be.cookie)

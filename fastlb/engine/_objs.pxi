@@ -92,6 +92,7 @@ cdef class ServerRt:
     cdef readonly int backup
     cdef int conf_weight
     cdef readonly bytes cookie        # persistence cookie value
+    cdef bint non_stick               # `non-stick`: stick rules never store this server
     cdef list queue                   # streams waiting for a connection slot (FIFO)
     cdef list idle                    # idle HTTP connections (Endpoint) for reuse
     cdef int lb_index                 # index in the backend's balancer
@@ -131,6 +132,7 @@ cdef class BackendRt:
     cdef list active                     # usable non-backup servers, rebuilt on state changes
     cdef list backups
     cdef int allbackups
+    cdef bint persist                    # option persist
     cdef uint64_t state_gen_seen
     cdef fl_counters_t *cnt
     cdef list queue                      # streams waiting for any server
@@ -153,8 +155,18 @@ cdef class BackendRt:
     cdef bytes service_uri               # requests under this path go to service_cb (stats page)
     cdef ProxyRules rules                # http-request/-response rules of the backend, or None
     cdef CookieConf cookie               # cookie persistence, or None
+    cdef list stick_rules                # StickRuleRt (stick match/on/store-*), or None
+    cdef bint stick_rsp                  # some of them are store-response rules
+    cdef dict srv_by_name                # server name -> ServerRt (stick table entries)
+    cdef dict srv_by_id                  # server id -> ServerRt
+    cdef object lb_expr                  # SampleExpr of `balance hash <expr>`, or None
     cdef int same_proxy                  # a listen section: rules already run as frontend
     cdef object service_cb               # callable(request: dict) -> bytes (a full HTTP response)
+
+    cdef void index_servers(self) noexcept:
+        cdef ServerRt s
+        self.srv_by_name = {s.name: s for s in self.servers}
+        self.srv_by_id = {s.id: s for s in self.servers}
 
     cdef void rebuild(self) noexcept:
         cdef ServerRt s

@@ -8,6 +8,7 @@ import socket as _socket
 from fastlb._fl_http cimport *
 from fastlb._lb cimport Balancer, fl_lb_key_t, fl_lb_str_t, fl_lb_key_clear, FL_LB_NOSRV, FL_LB_FULL, FL_LB_INTERNAL
 from fastlb._lb import Balancer as _Balancer
+from fastlb._stk cimport StickTable
 
 from .errors import DEFAULT_ERRORS, error_pages
 
@@ -21,6 +22,7 @@ include "_tcp.pxi"
 include "_http.pxi"
 include "_acl.pxi"
 include "_compile.pxi"
+include "_stick.pxi"
 include "_rules.pxi"
 include "_cookie.pxi"
 include "_bench.pxi"
@@ -54,6 +56,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be.redispatch = bp.redispatch
         be.abortonclose = "abortonclose" in bp.conf.options or bp.conf.abortonclose
         be.allbackups = "allbackups" in bp.conf.options
+        be.persist = "persist" in bp.conf.options
         be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
         be.plan = bp
         be.xff = make_xff(bp.conf.forwardfor)
@@ -76,6 +79,7 @@ cdef void build_runtime(Worker w, plan) except *:
             s.backup = sp.backup
             s.conf_weight = sp.weight
             s.cookie = sp.cookie.encode() if sp.cookie else None
+            s.non_stick = sp.conf.non_stick
             s.queue = []
             s.idle = []
             pool = IdleConnPool()
@@ -85,6 +89,7 @@ cdef void build_runtime(Worker w, plan) except *:
             be.servers.append(s)
             w.servers.append(s)
         be.rebuild()
+        be.index_servers()
         make_balancer(be, w.now)
         w.backends.append(be)
         w.backends_by_name[be.name] = be
@@ -130,7 +135,16 @@ cdef void build_runtime(Worker w, plan) except *:
     for x in w.backends:
         be = <BackendRt>x
         be.same_proxy = be.plan.conf.kind == "listen"
-        be.rules = compile_proxy_rules(w, be.plan.conf, compile_acls(w, be.plan.conf))
+        acls = compile_acls(w, be.plan.conf)
+        be.rules = compile_proxy_rules(w, be.plan.conf, acls)
+        be.stick_rules = compile_stick_rules(w, be.plan.conf, acls, w.stick_tables) or None
+        be.stick_rsp = be.stick_rules is not None and any((<StickRuleRt>r).response for r in be.stick_rules)
+        bal = be.plan.conf.balance
+        if bal.algorithm == "hash" and bal.hash_expr:
+            try:
+                be.lb_expr = compile_expr_text(w, bal.hash_expr)
+            except (RuleCompileError, ValueError) as exc:
+                raise RuleCompileError(f"backend '{be.name}' : balance hash '{bal.hash_expr}' : {exc}") from None
         be.cookie = make_cookie_conf(be)
         if be.rules is not None:
             # a backend's tcp-request connection rules never apply (no capability)

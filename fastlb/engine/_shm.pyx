@@ -46,8 +46,10 @@ cdef class SharedState:
     cdef readonly uint32_t nb_servers
     cdef readonly uint32_t nb_counters
     cdef readonly uint32_t nb_proxies
+    cdef public dict stick_tables        # name -> fastlb._stk.StickTable (own mappings, shared too)
 
     def __init__(self, uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters, uint32_t nb_proxies=0):
+        self.stick_tables = {}
         cdef uint64_t size = fl_shm_size(nb_workers, nb_servers, nb_proxies, nb_counters)
         self.mm = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
         cdef unsigned char[::1] view = self.mm

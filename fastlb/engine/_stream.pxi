@@ -95,6 +95,8 @@ cdef class Stream(Handler):
     cdef uint64_t bytes_out        # to the client
     cdef char term_cause           # HAProxy termination state, first char ('-' normal)
     cdef char term_state           # second char
+    cdef list stk_pending          # stick-table stores to write once connected: [(table, key)]
+    cdef bytes lb_sample           # `balance hash` sample, kept alive while the balancer reads it
     cdef int closed
 
     # -- to be provided by TCP and HTTP streams ---------------------------------------------

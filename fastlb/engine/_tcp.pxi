@@ -37,6 +37,8 @@ cdef class TcpStream(Stream):
         self.forward()
 
     cdef void on_connected(self) noexcept:
+        if self.stk_pending is not None:
+            stick_commit(self)
         self.forward()
 
     cdef void on_connect_error(self) noexcept:
@@ -275,4 +277,6 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.be.cnt.cum_sess += 1
     s.be.cnt.last_sess = s.t_accept_wall_us // 1000000
     s.refresh_idle()
+    if s.be.stick_rules is not None:
+        stick_request(s)
     s.assign_server()

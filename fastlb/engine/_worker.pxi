@@ -53,12 +53,13 @@ cdef class Worker:
     cdef fl_http_hdr *hdrs                # scratch header array for parsing (maxhdr entries)
     cdef dict services                    # use-service name -> callable(request) -> bytes
     cdef dict userlists                   # name -> {user: (password, insecure)}
+    cdef dict stick_tables                # name -> StickTable (shared by every worker)
 
     def __cinit__(self):
         self.epfd = -1
         self.events = NULL
 
-    def __init__(self, loop, plan, shm, int worker_index):
+    def __init__(self, loop, plan, shm, int worker_index, stick_tables=None):
         self.loop = loop
         self.worker_index = worker_index
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
@@ -91,6 +92,10 @@ cdef class Worker:
         self.services = {}
         self.userlists = {ul.name: {u.name: (u.password, u.insecure) for u in ul.users}
                           for ul in plan.config.userlists}
+        if stick_tables is None:
+            from fastlb.runtime.shm import make_stick_tables
+            stick_tables = make_stick_tables(plan.stick_tables)
+        self.stick_tables = stick_tables
         build_runtime(self, plan)
 
     def __dealloc__(self):
@@ -512,6 +517,7 @@ cdef class Worker:
         s.backup = backup
         s.conf_weight = weight
         s.cookie = cookie.encode() if cookie else None
+        s.non_stick = False
         s.queue = []
         s.idle = []
         pool = IdleConnPool()
@@ -521,6 +527,7 @@ cdef class Worker:
         be.servers.append(s)
         self.servers.append(s)
         be.rebuild()
+        be.index_servers()
         make_balancer(be, self.now)
 
     def del_server(self, str backend, str name):
@@ -542,6 +549,7 @@ cdef class Worker:
             be.servers.remove(s)
             self.servers.remove(s)
             be.rebuild()
+            be.index_servers()
             make_balancer(be, self.now)
             return
         raise KeyError(f"No such server '{backend}/{name}'.")

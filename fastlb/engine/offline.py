@@ -16,4 +16,4 @@ def offline_worker(config_text: str):
         raise ValueError(result.report())
     plan = build_plan(result.config, nbworkers=1)
     shm = init_shared_state(plan)
-    return Worker(None, plan, shm.mm, 0), shm
+    return Worker(None, plan, shm.mm, 0, stick_tables=shm.stick_tables), shm

@@ -110,6 +110,21 @@ class FrontendPlan:
 
 
 @dataclass
+class StickTablePlan:
+    """A stick-table, created once by the master in shared memory (fastlb._stk)."""
+
+    name: str
+    type: str
+    length: int
+    size: int
+    expire_ms: int
+    nopurge: bool
+    srvkey: str
+    server_keys: tuple[str, ...]  # what entries may name a server by: every server name (or address)
+    stores: tuple[str, ...] = ()  # data types declared with "store" (show table prints them)
+
+
+@dataclass
 class Plan:
     config: Config
     nbworkers: int
@@ -124,6 +139,7 @@ class Plan:
     backends: list[BackendPlan] = field(default_factory=list)
     servers: list[ServerPlan] = field(default_factory=list)
     listeners: list[ListenerPlan] = field(default_factory=list)
+    stick_tables: list[StickTablePlan] = field(default_factory=list)
     server_slots: int = 0
     counter_slots: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -265,8 +281,25 @@ def build_plan(config: Config, nbworkers: int | None = None, maxconn_override: i
         counter += 1
     plan.counter_slots = counter
     plan.server_slots = server_slot + SPARE_SERVER_SLOTS
+    plan.stick_tables = _stick_tables(config, plan)
     _check_fd_limit(plan, explicit_maxconn is not None)
     return plan
+
+
+def _stick_tables(config: Config, plan: Plan) -> list[StickTablePlan]:
+    names = tuple(sorted({sp.name for sp in plan.servers}))
+    addrs = tuple(sorted({f"{sp.host}:{sp.port}" for sp in plan.servers if sp.port is not None}))
+    out = []
+    for p in config.proxies:
+        t = p.stick_table
+        if t is None:
+            continue
+        out.append(StickTablePlan(
+            name=p.name, type=t.type, length=t.length, size=t.size, expire_ms=t.expire_ms or 0,
+            nopurge=t.nopurge, srvkey=t.srvkey, server_keys=addrs if t.srvkey == "addr" else names,
+            stores=t.stores,
+        ))
+    return out
 
 
 def _proxy_ids(config: Config) -> dict[str, int]:

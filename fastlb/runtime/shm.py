@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import time
 
+from .._stk import StickTable
 from ..engine._shm import SRV_ADMF_MAINT, SRV_ST_RUNNING, SharedState
-from .plan import Plan
+from .plan import Plan, StickTablePlan
 
 
 def init_shared_state(plan: Plan) -> SharedState:
@@ -27,4 +28,11 @@ def init_shared_state(plan: Plan) -> SharedState:
         shm.set_frontend_maxconn(fe.index, fe.maxconn, bump=False)
     shm.global_maxconn = plan.maxconn
     shm.start_time = now
+    shm.stick_tables = make_stick_tables(plan.stick_tables)
     return shm
+
+
+def make_stick_tables(tables: list[StickTablePlan]) -> dict[str, StickTable]:
+    """The stick tables, each in its own shared mapping (created before the workers fork)."""
+    return {t.name: StickTable(t.name, t.type, t.length, t.size, t.expire_ms, t.nopurge, t.srvkey, t.server_keys)
+            for t in tables}

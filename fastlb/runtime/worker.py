@@ -24,7 +24,7 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
         signal.signal(sig, signal.SIG_DFL)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    worker = Worker(loop, plan, shm.mm, index)
+    worker = Worker(loop, plan, shm.mm, index, stick_tables=shm.stick_tables)
     # -- statistics pages and logs (fastlb.stats, fastlb.logs) --------------------------------
     from ..logs import make_log_callback
     from ..stats import install_worker_services

@@ -14,6 +14,7 @@ Each argument is KIND:PORT:
       /nothing            close without answering
       /status?code=N      empty response with that status
       /cacheable          200 with Cache-Control: max-age=60
+      /setcookie?name=N&value=V  the /echo answer with "Set-Cookie: N=V; path=/"
       /ws                 101 Switching Protocols then echo every byte
       Expect: 100-continue is answered with "100 Continue" before the body is read.
 """
@@ -132,6 +133,9 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
                     writer.write(response(code, b"" if method == "HEAD" else b"status\n"))
                 await writer.drain()
                 continue
+            extra = ""
+            if path == "/setcookie":
+                extra = f"Set-Cookie: {q.get('name', 'c')}={q.get('value', '')}; path=/\r\n"
             text = (f"srv={port} method={method} path={target} body_len={len(body)} "
                     f"body_sha={hashlib.sha256(body).hexdigest()}\n")
             text += "".join(f"h:{k.strip()}: {v.strip()}\n" for k, v in hlist)
@@ -139,7 +143,7 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
             if method == "HEAD":
                 writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(data)}\r\n\r\n".encode())
             else:
-                writer.write(response(200, data))
+                writer.write(response(200, data, extra))
             await writer.drain()
             if headers.get("connection", "").lower() == "close":
                 break
