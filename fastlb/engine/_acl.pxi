@@ -46,6 +46,13 @@ DEF F_RES_FHDR = 34
 DEF F_RES_HDR_CNT = 35
 DEF F_HTTP_AUTH = 36   # http_auth(userlist): Basic credentials valid
 DEF F_RES_COOK = 37    # res.cook(name): a cookie the server sets (Set-Cookie)
+DEF F_RDP_COOKIE = 38  # req.rdp_cookie([name]): the cookie of an RDP connection request (tcp)
+DEF F_RDP_COOKIE_CNT = 39
+
+# three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
+DEF T_FAIL = 0
+DEF T_PASS = 1
+DEF T_MISS = 2         # no answer yet: wait for more data (tcp-request inspect-delay)
 
 # how a fetch's samples are compared
 DEF M_STR = 1
@@ -96,6 +103,9 @@ cdef class Fetch:
             return [self.srv.is_up()]
         if self.kind == F_CONNSLOTS or self.kind == F_QUEUE:
             return [self.backend_number(s)]
+        if isinstance(s, TcpStream) and (self.kind == F_RDP_COOKIE or self.kind == F_RDP_COOKIE_CNT or
+                                         self.kind == F_REQ_LEN):
+            return payload_samples(<TcpStream>s, self)
         if not isinstance(s, HttpStream):
             return []
         h = <HttpStream>s
@@ -310,6 +320,14 @@ cdef class AclPart:
     cdef Matcher m
     cdef bint direct               # string compare in the buffer, no sample object (see eval)
 
+    cdef int eval3(self, Stream s):
+        """eval() for content inspection: T_MISS when nothing matched yet but a payload fetch
+        may still change its answer."""
+        s.smp_may_change = 0
+        if self.eval(s):
+            return T_PASS
+        return T_MISS if s.smp_may_change and s.smp_partial else T_FAIL
+
     cdef bint eval(self, Stream s):
         cdef const char *p
         cdef uint32_t n
@@ -334,6 +352,17 @@ cdef class Acl:
                 return True
         return False
 
+    cdef int eval3(self, Stream s):
+        cdef AclPart p
+        cdef int r, res = T_FAIL
+        for p in self.parts:
+            r = p.eval3(s)
+            if r == T_PASS:
+                return T_PASS
+            if r == T_MISS:
+                res = T_MISS
+        return res
+
 
 cdef class Cond:
     """`if`/`unless` condition: OR of AND-terms of (negated?, Acl)."""
@@ -353,6 +382,31 @@ cdef class Cond:
             if ok:
                 break
         return ok != self.unless
+
+    cdef int eval3(self, Stream s):
+        """Three-valued eval (HAProxy's acl_exec_cond): an AND is its weakest term, an OR its
+        strongest; negation keeps T_MISS; T_MISS before `unless` stays T_MISS."""
+        cdef int res = T_FAIL, term, r
+        cdef Acl a
+        for conj in self.terms:
+            term = T_PASS
+            for neg, a in conj:
+                r = a.eval3(s)
+                if neg and r != T_MISS:
+                    r = T_PASS if r == T_FAIL else T_FAIL
+                if r == T_FAIL:
+                    term = T_FAIL
+                    break
+                if r == T_MISS:
+                    term = T_MISS
+            if term == T_PASS:
+                res = T_PASS
+                break
+            if term == T_MISS:
+                res = T_MISS
+        if res == T_MISS:
+            return T_MISS
+        return T_PASS if (res == T_PASS) != self.unless else T_FAIL
 
 
 cdef class RuleRouter(Router):
@@ -534,6 +588,78 @@ cdef list header_samples(char *base, fl_http_msg *m, Fetch f, int kind):
         idx = f.occ - 1 if f.occ > 0 else len(vals) + f.occ
         return [vals[idx]] if 0 <= idx < len(vals) else []
     return vals
+
+
+cdef list payload_samples(TcpStream t, Fetch f):
+    """req.len and req.rdp_cookie[_cnt] on the bytes a tcp stream received so far. They may
+    change with more data (smp_may_change), as HAProxy marks them SMP_F_MAY_CHANGE."""
+    cdef const char *val = NULL
+    cdef uint32_t vlen = 0
+    cdef int r
+    cdef char *p = t.c2s.buf.data + t.c2s.buf.head if t.c2s.buf.data != NULL else NULL
+    cdef uint32_t n = t.c2s.buf.len if t.c2s.buf.data != NULL else 0
+    if f.kind == F_REQ_LEN:
+        t.smp_may_change = 1
+        return [n]
+    r = rdp_cookie_find(p, n, f.arg, &val, &vlen) if n else -1
+    if r < 0:
+        t.smp_may_change = 1
+        return []
+    if f.kind == F_RDP_COOKIE_CNT:
+        return [r]
+    return [val[:vlen]] if r else []
+
+
+cdef int rdp_cookie_find(const char *buf, uint32_t n, bytes name, const char **val, uint32_t *vlen) noexcept:
+    """HAProxy's fetch_rdp_cookie_name(): the value of "Cookie: <name>=<value>\\r\\n" after the
+    11 bytes of TPKT and X.224 headers (any name when `name` is None). 1 found, 0 not an RDP
+    cookie, -1 not enough bytes to tell yet."""
+    cdef const char *p
+    cdef const char *cname = NULL
+    cdef uint32_t left, clen = 0
+    if name is not None:
+        cname = <const char *>name
+        clen = <uint32_t>len(name)
+    if n <= 11:
+        return -1
+    p = buf + 11
+    left = n - 11
+    if left <= 7:
+        return -1
+    if strncasecmp(p, "Cookie:", 7) != 0:
+        return 0
+    p += 7
+    left -= 7
+    while left > 0 and p[0] == b' ':
+        p += 1
+        left -= 1
+    if clen:
+        if left <= clen:
+            return -1
+        if p[clen] != b'=' or strncasecmp(cname, p, clen) != 0:
+            return 0
+        p += clen + 1
+        left -= clen + 1
+    else:
+        while left > 0 and p[0] != b'=':
+            if p[0] == b'\r' or p[0] == b'\n':
+                return 0
+            p += 1
+            left -= 1
+        if left < 1:
+            return -1
+        p += 1
+        left -= 1
+    val[0] = p
+    while left > 0 and p[0] != b'\r':
+        p += 1
+        left -= 1
+    if left < 2:
+        return -1
+    if p[1] != b'\n':
+        return 0
+    vlen[0] = <uint32_t>(p - val[0])
+    return 1
 
 
 cdef list url_params(bytes query, bytes name):

@@ -27,6 +27,9 @@ _BASE_FETCHES = {
     "srv_is_up": (F_SRV_IS_UP, "bool"), "connslots": (F_CONNSLOTS, "int"), "queue": (F_QUEUE, "int"),
     "status": (F_STATUS, "int"),
     "http_auth": (F_HTTP_AUTH, "bool"),
+    "req.rdp_cookie": (F_RDP_COOKIE, "str"), "rdp_cookie": (F_RDP_COOKIE, "str"),
+    "req_rdp_cookie": (F_RDP_COOKIE, "str"), "req.rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
+    "rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
 }
 # fetches that are constant for fastlb's build (no TLS termination yet)
 _CONST_FETCHES = {
@@ -89,7 +92,7 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
                 f.occ = int(args[1])
         elif kind != F_HDR_CNT:
             raise RuleCompileError(f"sample fetch '{name}' needs a header name")
-    elif kind in (F_COOK, F_COOK_CNT, F_URL_PARAM, F_RES_COOK):
+    elif kind in (F_COOK, F_COOK_CNT, F_URL_PARAM, F_RES_COOK, F_RDP_COOKIE, F_RDP_COOKIE_CNT):
         f.arg = args[0].encode() if args and args[0] else None
         if kind == F_URL_PARAM and f.arg is None:
             raise RuleCompileError(f"sample fetch '{name}' needs a parameter name")
@@ -235,7 +238,7 @@ _PREDEFINED = {
     "METH_GET": ("method", (), "str", ("GET", "HEAD")), "METH_HEAD": ("method", (), "str", ("HEAD",)),
     "METH_OPTIONS": ("method", (), "str", ("OPTIONS",)), "METH_POST": ("method", (), "str", ("POST",)),
     "METH_PUT": ("method", (), "str", ("PUT",)), "METH_TRACE": ("method", (), "str", ("TRACE",)),
-    "RDP_COOKIE": ("always_false", (), "bool", ()), "REQ_CONTENT": ("req.len", (), "int", ("1:",)),
+    "RDP_COOKIE": ("req.rdp_cookie_cnt", (), "int", ("1:",)), "REQ_CONTENT": ("req.len", (), "int", ("1:",)),
     "WAIT_END": ("always_true", (), "bool", ()),
 }
 

@@ -155,6 +155,7 @@ cdef class BackendRt:
     cdef bytes service_uri               # requests under this path go to service_cb (stats page)
     cdef ProxyRules rules                # http-request/-response rules of the backend, or None
     cdef CookieConf cookie               # cookie persistence, or None
+    cdef uint64_t inspect_delay          # tcp-request inspect-delay (ms) for its content rules
     cdef list stick_rules                # StickRuleRt (stick match/on/store-*), or None
     cdef bint stick_rsp                  # some of them are store-response rules
     cdef dict srv_by_name                # server name -> ServerRt (stick table entries)
@@ -221,6 +222,7 @@ cdef class FrontendRt:
     cdef bint log_on                    # the frontend has log targets: build log records
     cdef list req_captures              # [(lower-case name, max length)] of "capture request header"
     cdef list rsp_captures
+    cdef uint64_t inspect_delay         # tcp-request inspect-delay (ms), 0 = none
 
 
 cdef class Listener(Handler):

@@ -57,6 +57,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be.abortonclose = "abortonclose" in bp.conf.options or bp.conf.abortonclose
         be.allbackups = "allbackups" in bp.conf.options
         be.persist = "persist" in bp.conf.options
+        be.inspect_delay = bp.conf.tcp_request_inspect_delay or 0
         be.conn_mode = conn_modes.get(bp.conn_mode, CONN_KAL)
         be.plan = bp
         be.xff = make_xff(bp.conf.forwardfor)
@@ -107,6 +108,7 @@ cdef void build_runtime(Worker w, plan) except *:
         fe.t_http_request = fp.t_http_request
         fe.t_http_keep_alive = fp.t_http_keep_alive
         fe.t_tunnel = fp.t_tunnel
+        fe.inspect_delay = fp.conf.tcp_request_inspect_delay or 0
         fe.conn_mode = conn_modes.get(fp.conn_mode, CONN_KAL)
         fe.default_backend = w.backends_by_name.get(fp.default_backend) if fp.default_backend else None
         fe.plan = fp

@@ -330,6 +330,7 @@ cdef class ProxyRules:
     cdef list http_req
     cdef list http_rsp
     cdef list tcp_conn
+    cdef list tcp_content             # tcp-request content accept/reject (mode tcp)
     cdef list redirects
     cdef dict acls
 
@@ -342,7 +343,10 @@ cdef ProxyRules compile_proxy_rules(Worker w, proxy, dict acls):
     pr.tcp_conn = compile_rules(w, [r for r in proxy.tcp_request_rules if r.action.startswith("connection")],
                                 acls, proxy, 2)
     pr.redirects = compile_rules(w, proxy.redirects, acls, proxy, 3)
-    if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects):
+    # the other content actions were reported as not supported (ignored) by the configuration
+    pr.tcp_content = compile_rules(w, [r for r in proxy.tcp_request_rules
+                                       if r.action in ("content accept", "content reject")], acls, proxy, 2)
+    if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects or pr.tcp_content):
         return None
     return pr
 
@@ -361,6 +365,28 @@ cdef int run_tcp_conn_rules(Stream s, ProxyRules pr):
             continue
         return 0 if r.kind == R_REJECT else 1
     return 1
+
+
+cdef int run_tcp_content_rules(Stream s, list rules, bint final):
+    """tcp-request content rules on what the client sent so far (HAProxy's
+    tcp_inspect_request()): 1 accept (an accept rule, or no rule applies), 0 reject, -1 undecided
+    (a condition needs more data and the inspection is not final)."""
+    cdef RuleRt r
+    cdef int res
+    s.smp_partial = not final
+    try:
+        for x in rules:
+            r = <RuleRt>x
+            if r.cond is not None:
+                res = r.cond.eval3(s)
+                if res == T_MISS:
+                    return -1
+                if res == T_FAIL:
+                    continue
+            return 0 if r.kind == R_REJECT else 1
+        return 1
+    finally:
+        s.smp_partial = 0
 
 
 cdef int run_request_rules(HttpStream h, ProxyRules pr):

@@ -8,6 +8,7 @@ DEF ST_QUEUED = 1
 DEF ST_TURNAROUND = 2      # waiting before a retry
 DEF ST_CONNECTING = 3
 DEF ST_ESTABLISHED = 4
+DEF ST_INSPECT = 5         # tcp-request content rules wait for the client's first bytes
 DEF ST_CLOSED = 9
 
 # Pipe pool for splice(). A pipe holds at most `size` bytes in flight. EAGAIN from splice() means
@@ -96,6 +97,8 @@ cdef class Stream(Handler):
     cdef char term_cause           # HAProxy termination state, first char ('-' normal)
     cdef char term_state           # second char
     cdef list stk_pending          # stick-table stores to write once connected: [(table, key)]
+    cdef bint smp_partial          # content inspection not final: payload fetches may change
+    cdef bint smp_may_change       # a fetch of the last ACL test could give another answer later
     cdef bytes lb_sample           # `balance hash` sample, kept alive while the balancer reads it
     cdef int closed
 

@@ -1,5 +1,6 @@
-# mode tcp: connect to a server at once, then forward bytes both ways until both directions are
-# closed. Small transfers go through a buffer with recv()/send(); a direction that fills a whole
+# mode tcp: connect to a server at once (or, with `tcp-request content` rules, once they decided
+# on the client's first bytes, waiting at most `tcp-request inspect-delay`), then forward bytes
+# both ways until both directions are closed. Small transfers go through a buffer with recv()/send(); a direction that fills a whole
 # buffer in one read switches to splice() through a pooled pipe (zero-copy), as HAProxy's
 # splice-auto does. Half-closes are propagated with shutdown(SHUT_WR).
 
@@ -20,9 +21,15 @@ cdef class TcpStream(Stream):
     cdef fl_dir c2s
     cdef fl_dir s2c
     cdef uint64_t exp_idle
+    cdef uint64_t exp_inspect      # end of the inspect-delay (0: none running)
+    cdef int insp_phase            # 0: frontend content rules, 1: the backend's, 2: done
 
     cdef void on_io(self, Endpoint ep) noexcept:
         if self.closed:
+            return
+        if self.state == ST_INSPECT:
+            if ep is self.cep:
+                self.inspect()
             return
         if ep is self.sep and (ep.flags & EP_CONNECTING):
             if not self.check_connect(ep):
@@ -35,6 +42,94 @@ cdef class TcpStream(Stream):
                 pass
             return
         self.forward()
+
+    # -- content inspection (tcp-request inspect-delay / tcp-request content) --------------------
+
+    cdef void inspect(self) noexcept:
+        """Read what the client sent (nothing is forwarded yet) and run the content rules of the
+        current phase on it; go on once they decide, or when the data can no longer change:
+        the delay is over, the buffer is full, or the client closed."""
+        cdef Worker w = self.w
+        cdef ssize_t r
+        cdef uint32_t limit = w.bufsize - w.maxrewrite
+        cdef ProxyRules pr
+        cdef int res
+        cdef bint final
+        cdef uint64_t delay
+        while (self.cep.flags & EP_CAN_READ) and not (self.cep.flags & EP_EOF) and \
+                (self.c2s.buf.data == NULL or self.c2s.buf.head + self.c2s.buf.len < limit):
+            if not w.bufs.take(&self.c2s.buf):
+                break
+            r = self.cep.recv_into(self.c2s.buf.data + self.c2s.buf.head + self.c2s.buf.len,
+                                   limit - self.c2s.buf.head - self.c2s.buf.len)
+            if r > 0:
+                self.c2s.buf.len += <uint32_t>r
+                self.refresh_idle()
+            elif r == -2:
+                self.set_term(b'C', b'R')
+                self.fe.cnt.cli_aborts += 1
+                self.finish(True)
+                return
+            else:
+                break
+        if self.c2s.buf.len == 0:
+            w.bufs.give(&self.c2s.buf)
+        while self.insp_phase < 2:
+            pr = self.fe.rules if self.insp_phase == 0 else self.be.rules
+            if pr is not None and pr.tcp_content:
+                if self.exp_inspect == 0:
+                    delay = self.fe.inspect_delay if self.insp_phase == 0 else self.be.inspect_delay
+                    self.exp_inspect = w.now + delay
+                final = (self.cep.flags & (EP_EOF | EP_ERROR)) != 0 or self.c2s.buf.len >= limit or \
+                    self.exp_inspect <= w.now
+                res = run_tcp_content_rules(self, pr.tcp_content, final)
+                if res < 0:
+                    self.update_expire()
+                    return                       # wait for more bytes or the end of the delay
+                if res == 0:
+                    self.fe.cnt.denied_req += 1
+                    if self.insp_phase == 1:
+                        self.be.cnt.denied_req += 1
+                    self.li.cnt.denied_req += 1
+                    self.set_term(b'P', b'R')
+                    self.finish(True)
+                    return
+            self.exp_inspect = 0
+            self.insp_phase += 1
+            if self.insp_phase == 1 and not self.to_backend():
+                return
+        self.state = ST_INIT
+        self.start_backend()
+
+    cdef bint to_backend(self) noexcept:
+        """The frontend's rules passed: choose the backend (use_backend rules see the payload)."""
+        if self.fe.router is not None:
+            self.be = (<Router>self.fe.router).route(self, self.be)
+        if self.be is None:
+            self.set_term(b'P', b'R')
+            self.finish(False)
+            return False
+        if self.be.same_proxy:
+            self.insp_phase = 2            # a listen section: its content rules already ran
+        return True
+
+    cdef void start_backend(self) noexcept:
+        """Count the stream in its backend, run the stick rules, pick a server."""
+        self.tries_left = self.be.retries
+        self.be.cnt.cum_sess += 1
+        self.be.cnt.last_sess = self.t_accept_wall_us // 1000000
+        self.refresh_idle()
+        if self.be.stick_rules is not None:
+            stick_request(self)
+        self.assign_server()
+
+    cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
+        """balance hash <expr> and rdp-cookie keys (the bytes received while inspecting)."""
+        if self.be.lb.needs & 16:          # NEED_SAMPLE
+            fill_lb_sample(self, key)
+        if self.be.lb.needs & 8 and self.c2s.buf.data != NULL and self.c2s.buf.len:   # NEED_PAYLOAD
+            key.payload = self.c2s.buf.data + self.c2s.buf.head
+            key.payload_len = self.c2s.buf.len
 
     cdef void on_connected(self) noexcept:
         if self.stk_pending is not None:
@@ -197,6 +292,16 @@ cdef class TcpStream(Stream):
     cdef void on_timeout(self, uint64_t now) noexcept:
         if self.closed:
             return
+        if self.state == ST_INSPECT:
+            if self.exp_idle and self.exp_idle <= now:
+                self.set_term(b'c', b'R')          # the client said nothing in time
+                self.finish(False)
+                return
+            if self.exp_inspect and self.exp_inspect <= now:
+                self.inspect()                      # the delay is over: decide on what is there
+                return
+            self.update_expire()
+            return
         if self.exp_conn and self.exp_conn <= now:
             self.on_conn_timer()
             return
@@ -217,6 +322,10 @@ cdef class TcpStream(Stream):
             return
         if self.state == ST_ESTABLISHED:
             e = self.exp_idle
+        elif self.state == ST_INSPECT:
+            e = self.exp_inspect
+            if self.exp_idle and (e == 0 or self.exp_idle < e):
+                e = self.exp_idle
         else:
             e = self.exp_conn
         self.expire = e
@@ -267,16 +376,19 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
         s.set_term(b'P', b'R')
         s.finish(True)
         return
-    if l.fe.router is not None:
-        s.be = (<Router>l.fe.router).route(s, s.be)
-    if s.be is None:
-        s.set_term(b'P', b'R')   # no backend: HAProxy closes ("PR"? it answers nothing in tcp)
-        s.finish(False)
+    if l.fe.rules is not None and l.fe.rules.tcp_content:
+        # content rules first: the client's bytes decide (routing and balancing see them too)
+        s.state = ST_INSPECT
+        s.refresh_idle()
+        s.inspect()
         return
-    s.tries_left = s.be.retries
-    s.be.cnt.cum_sess += 1
-    s.be.cnt.last_sess = s.t_accept_wall_us // 1000000
-    s.refresh_idle()
-    if s.be.stick_rules is not None:
-        stick_request(s)
-    s.assign_server()
+    s.insp_phase = 1
+    if not s.to_backend():
+        return
+    if s.be.rules is not None and s.be.rules.tcp_content and s.insp_phase < 2:
+        s.state = ST_INSPECT
+        s.refresh_idle()
+        s.inspect()
+        return
+    s.insp_phase = 2
+    s.start_backend()
