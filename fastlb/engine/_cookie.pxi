@@ -1,7 +1,12 @@
 # Cookie persistence (`cookie <name> insert|rewrite|prefix [indirect] [nocache] [postonly]
-# [preserve] [httponly] [secure] [domain d]...` with `server ... cookie <value>`), as HAProxy:
-# a request carrying the cookie of a usable server goes to that server; responses get the cookie
-# inserted (or the server's own cookie rewritten / prefixed) when the client did not have it.
+# [preserve] [httponly] [secure] [domain d] [maxidle t] [maxlife t]...` with `server ... cookie
+# <value>`), as HAProxy 2.6: a request carrying the cookie of a server that is not stopped (drain
+# and weight 0 included; any server with `option persist`) goes to that server; responses get the
+# cookie inserted (or the server's own cookie rewritten / prefixed) when the client did not have
+# it. With maxidle/maxlife the inserted value carries dates, `<value>|<last seen>|<first seen>`,
+# each a 30-bit count of 4-second units since the epoch in 5 base64 characters (HAProxy's
+# s30tob64): a cookie idle or old for longer is ignored (log E / O), a valid one is refreshed at
+# most every 4 seconds (log U).
 
 DEF CK_INSERT = 1
 DEF CK_REWRITE = 2
@@ -13,6 +18,27 @@ DEF CKR_NONE = b'N'
 DEF CKR_INVALID = b'I'
 DEF CKR_DOWN = b'D'
 DEF CKR_VALID = b'V'
+DEF CKR_EXPIRED = b'E'      # last seen longer ago than maxidle (or more than a day ahead)
+DEF CKR_OLD = b'O'          # first seen longer ago than maxlife
+
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64REV = {c: i for i, c in enumerate(_B64)}
+
+
+cdef bytes s30tob64(int64_t v):
+    """The low 30 bits of `v` as 5 base64 characters, most significant first (HAProxy's)."""
+    return bytes([_B64[(v >> (24 - 6 * i)) & 0x3f] for i in range(5)])
+
+
+cdef int64_t b64tos30(bytes s):
+    """HAProxy's b64tos30(): the value of 5 base64 characters, -1 on a bad character."""
+    cdef int64_t out = 0
+    for c in s[:5]:
+        d = _B64REV.get(c)
+        if d is None:
+            return -1
+        out = (out << 6) + d
+    return out
 
 _CACHEABLE_STATUSES = frozenset((200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501))
 
@@ -27,6 +53,8 @@ cdef class CookieConf:
     cdef bytes attrs               # "; path=/; domain=...; HttpOnly; Secure"
     cdef dict servers              # cookie value -> ServerRt
     cdef bint persist              # option persist: use the cookie's server even if it is down
+    cdef int64_t maxidle           # seconds, 0 = none
+    cdef int64_t maxlife
 
 
 cdef CookieConf make_cookie_conf(BackendRt be):
@@ -42,6 +70,8 @@ cdef CookieConf make_cookie_conf(BackendRt be):
     c.postonly = ck.postonly
     c.preserve = ck.preserve
     c.persist = "persist" in be.plan.conf.options
+    c.maxidle = ck.maxidle_s or 0
+    c.maxlife = ck.maxlife_s or 0
     attrs = "; path=/"
     for d in ck.domains:
         attrs += f"; domain={d}"
@@ -60,14 +90,15 @@ cdef CookieConf make_cookie_conf(BackendRt be):
 
 
 cdef void cookie_request(HttpStream h, CookieConf c) noexcept:
-    """Look for the persistence cookie; pin the stream to its server when usable; in indirect and
+    """Look for the persistence cookie; pin the stream to its server when allowed; in indirect and
     prefix modes, take the cookie (or its prefix) out of what the server will see."""
     cdef char *base = h.rq.data + h.rq.head
     cdef int i
     cdef fl_http_hdr *hd
-    cdef bytes v, val
+    cdef bytes v, val, srvpart, rest
     cdef ServerRt s = None
-    cdef uint32_t voff = 0, vlen = 0, name_off = 0
+    cdef uint32_t voff = 0, vlen = 0
+    cdef int64_t now, d, last = 0, first = 0
     h.ck_req = CKR_NONE
     try:
         for i in range(h.req.nhdrs):
@@ -75,35 +106,63 @@ cdef void cookie_request(HttpStream h, CookieConf c) noexcept:
             if hd.id != FL_HTTP_HDR_COOKIE:
                 continue
             v = base[hd.value_off:hd.value_off + hd.value_len]
-            pos = 0
             for part in v.split(b";"):
-                stripped = part.strip()
-                k, eq, val = stripped.partition(b"=")
+                k, eq, val = part.strip().partition(b"=")
                 if eq and k == c.name:
-                    name_off = hd.value_off + pos + (len(part) - len(part.lstrip()))
                     voff, vlen = hd.value_off, hd.value_len
-                    if c.mode == CK_PREFIX:
-                        srvpart, tilde, _ = val.partition(b"~")
-                        s = c.servers.get(srvpart) if tilde else None
-                    else:
-                        s = c.servers.get(val)
-                    h.ck_req = CKR_INVALID if s is None else CKR_VALID
                     break
-                pos += len(part) + 1
-            if h.ck_req != CKR_NONE:
-                break
+            else:
+                continue
+            h.ck_req = CKR_INVALID
+            if c.mode == CK_PREFIX:
+                srvpart, tilde, _ = val.partition(b"~")
+                if not tilde:
+                    srvpart = b""
+            else:
+                srvpart, bar, rest = val.partition(b"|")
+                if bar:
+                    # "<server>|<last seen>[|<first seen>]": dates in 4-second units
+                    if len(rest) >= 5:
+                        d = b64tos30(rest[:5])
+                        if d > 0:
+                            last = d << 2
+                    j = rest.find(b"|")
+                    if j >= 0 and len(rest) - j > 5:
+                        d = b64tos30(rest[j + 1:j + 6])
+                        if d > 0:
+                            first = d << 2
+                now = <int64_t>(wall_us() // 1000000)
+                if first and c.maxlife and (now - first > c.maxlife or first - now > 86400):
+                    h.ck_req = CKR_OLD
+                    srvpart = b""
+                    first = last = 0
+                elif last and c.maxidle and (now - last > c.maxidle or last - now > 86400):
+                    h.ck_req = CKR_EXPIRED
+                    srvpart = b""
+                    first = last = 0
+            h.ck_last = last
+            h.ck_first = first
+            s = c.servers.get(srvpart) if srvpart else None
+            break
         if s is not None:
-            if s.is_usable() or (c.persist and s.is_up()) or \
-                    (s.state.admin & FL_SRV_ADMF_DRAIN and s.is_up()):
+            if persist_ok(s, c.persist):
                 h.srv = s
                 h.persistent = 1
+                h.direct = 1
                 h.ck_srv = s
+                h.ck_req = CKR_VALID if persist_ok(s, False) else CKR_DOWN
             else:
                 h.ck_req = CKR_DOWN
         if h.ck_req != CKR_NONE and (c.indirect or c.mode == CK_PREFIX) and c.mode != CK_PASSIVE:
             strip_request_cookie(h, c, voff, vlen)
     except Exception:
         pass
+
+
+cdef inline bint persist_ok(ServerRt s, bint persist) noexcept:
+    """HAProxy sends persistent traffic (cookie, stick table) to any server that is not stopped:
+    drain and weight 0 keep their clients, maintenance does not; `option persist` allows any."""
+    return persist or (s.state.oper != FL_SRV_ST_STOPPED and (s.state.admin & FL_SRV_ADMF_MAINT) == 0)
 
 
 cdef void strip_request_cookie(HttpStream h, CookieConf c, uint32_t voff, uint32_t vlen) noexcept:
@@ -139,8 +198,10 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
     cdef char *base
     cdef uint32_t hl, end_hdrs
     cdef bint server_sets = False
+    cdef int64_t now
+    cdef bint direct
     h.ck_rsp = b'N'
-    if s is None or s.cookie is None:
+    if s is None:
         return
     try:
         base = h.rs.data + h.rs.head + h.rsp_off
@@ -153,6 +214,8 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
                 continue
             server_sets = True
             val, semi, tail = rest.partition(b";")
+            if s.cookie is None and c.mode != CK_INSERT:
+                continue                 # rewrite/prefix need the server's value
             if c.mode == CK_REWRITE:
                 new = c.name + b"=" + s.cookie + semi + tail
                 h.ck_rsp = b'R'
@@ -171,20 +234,33 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
         reparse_response(h)
         if c.mode != CK_INSERT:
             return
-        if h.ck_req == CKR_VALID and h.ck_srv is s:
-            return                       # the client already has the right cookie
+        now = <int64_t>(wall_us() // 1000000)
+        direct = h.direct and h.srv is s      # cookie (or stick table) chose it, no redispatch
+        if direct and not ((c.maxidle or h.ck_last) and (not h.ck_last or h.ck_last < now)) and \
+                not (c.maxlife and not h.ck_first) and not (not c.maxlife and h.ck_first):
+            return                       # the client has the right cookie, its dates are fresh
         if c.postonly and h.req_method != FL_HTTP_METH_POST:
             return
         if server_sets and c.preserve:
             return
+        if s.cookie is None:
+            # a server without a cookie value: HAProxy asks the client to drop the cookie
+            value = c.name + b"=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/" + c.attrs[len(b"; path=/"):]
+        else:
+            value = c.name + b"=" + s.cookie
+            if c.maxidle or c.maxlife:
+                value += b"|" + s30tob64((now + 3) >> 2)
+                if c.maxlife:
+                    value += b"|" + s30tob64(h.ck_first >> 2 if h.ck_first else (now + 3) >> 2)
+            value += c.attrs
         base = h.rs.data + h.rs.head + h.rsp_off
         hl = h.rsp.head_len
         end_hdrs = hl - 2 if hl >= 2 and base[hl - 2] == b'\r' else hl - 1
-        ins = b"set-cookie: " + c.name + b"=" + s.cookie + c.attrs + b"\r\n"
+        ins = b"set-cookie: " + value + b"\r\n"
         if c.nocache and rsp_cacheable(h):
             ins += b"cache-control: private\r\n"
         if splice_bytes(h, &h.rs, h.rsp_off + end_hdrs, 0, ins):
-            h.ck_rsp = b'I'
+            h.ck_rsp = b'U' if direct else b'I'
         reparse_response(h)
     except Exception:
         pass

@@ -103,6 +103,8 @@ cdef class HttpStream(Stream):
     cdef char ck_req               # request cookie state for the log (N/I/D/V)
     cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
     cdef ServerRt ck_srv           # server named by the request's cookie
+    cdef int64_t ck_last           # dates (UNIX s) in the request's cookie (maxidle, maxlife), 0: none
+    cdef int64_t ck_first
     cdef int rs_pipe_r             # splice pipes for Content-Length bodies (-1: none)
     cdef int rs_pipe_w
     cdef uint32_t rs_in_pipe
@@ -348,9 +350,12 @@ cdef class HttpStream(Stream):
         self.tries_left = be.retries
         self.srv = None
         self.persistent = 0
+        self.direct = 0
         self.ck_req = b'-'
         self.ck_rsp = b'-'
         self.ck_srv = None
+        self.ck_last = 0
+        self.ck_first = 0
         if be.cookie is not None:
             cookie_request(self, be.cookie)
             head_len = self.req.head_len

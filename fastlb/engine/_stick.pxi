@@ -187,12 +187,6 @@ cdef list compile_stick_rules(Worker w, proxy, dict acls, dict tables):
     return out
 
 
-cdef inline bint stick_server_ok(ServerRt s, bint persist) noexcept:
-    """HAProxy follows an entry to a server that is not stopped (drain and weight 0 included), or
-    to any server with `option persist`."""
-    return persist or (s.state.oper != FL_SRV_ST_STOPPED and (s.state.admin & FL_SRV_ADMF_MAINT) == 0)
-
-
 cdef ServerRt stick_find_server(BackendRt be, StickTable t, int32_t sid, int32_t skey):
     cdef object s = None
     if 0 <= skey < len(t.server_keys):
@@ -236,9 +230,10 @@ cdef void stick_request(Stream st) noexcept:
                 if r.table.c_lookup(<const unsigned char *><char *>key, <uint32_t>len(key), st.w.now, &sid, &skey):
                     if st.srv is None:
                         s = stick_find_server(be, r.table, sid, skey)
-                        if s is not None and stick_server_ok(s, persist):
+                        if s is not None and persist_ok(s, persist):
                             st.srv = s
                             st.persistent = 1
+                            st.direct = 1
             if r.flags & STK_STORE:
                 if st.stk_pending is None:
                     st.stk_pending = []

@@ -83,6 +83,7 @@ cdef class Stream(Handler):
     cdef int srv_assigned          # counted in srv.cur_conn
     cdef int srv_seen              # a connection to srv was attempted (logs name it)
     cdef int persistent            # server chosen by persistence (cookie/hash): queue on it
+    cdef bint direct               # chosen by a cookie or a stick table (HAProxy's SF_DIRECT)
     cdef int queued                # 1: in srv.queue, 2: in be.queue
     cdef uint64_t t_accept         # monotonic ms
     cdef uint64_t t_accept_wall_us # wall clock µs (log date)
@@ -220,6 +221,7 @@ cdef class Stream(Handler):
                 if be.redispatch:
                     self.srv = None
                     self.persistent = 0
+                    self.direct = 0
                     self.enqueue_backend()
                     return
                 self.set_term(b's', b'Q')
@@ -390,6 +392,7 @@ cdef class Stream(Handler):
                 self.failed_srv = s
                 self.srv = None
                 self.persistent = 0
+                self.direct = 0
                 self.be.cnt.redispatches += 1
                 s.cnt.redispatches += 1
                 self.assign_server()
@@ -424,7 +427,8 @@ cdef class Stream(Handler):
             self.set_term(b's', b'Q')
             self.on_connect_error()
         elif self.state == ST_TURNAROUND:
-            if self.srv is not None and self.srv.is_usable():
+            if self.srv is not None and (self.srv.is_usable() or
+                                         (self.direct and persist_ok(self.srv, self.be.persist))):
                 self.connect_server()
             else:
                 self.release_server_slot()

@@ -438,10 +438,14 @@ cdef class Worker:
         any server of its backend."""
         cdef Stream st
         cdef BackendRt be = s.backend
-        while s.has_room() and s.is_usable():
-            if s.queue:
+        cdef bint usable
+        while s.has_room():
+            # a server out of the balancing (drain, weight 0) still serves its own persistent
+            # queue, as HAProxy; only usable servers take from the backend's queue
+            usable = s.is_usable()
+            if s.queue and (usable or persist_ok(s, be.persist)):
                 st = <Stream>s.queue.pop(0)
-            elif be.queue:
+            elif be.queue and usable:
                 st = <Stream>be.queue.pop(0)
             else:
                 return
@@ -451,7 +455,7 @@ cdef class Worker:
         cdef ServerRt s
         if not be.queue:
             for s in be.servers:
-                if s.queue and s.has_room() and s.is_usable():
+                if s.queue and s.has_room():
                     self.dequeue_server(s)
             return
         for s in be.servers:
