@@ -8,6 +8,7 @@ operators), and rejects unknown ones with HAProxy's wording.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
 from .model import AclDef, Condition, ConditionTerm
@@ -298,6 +299,11 @@ def parse_acl_expression(
         for v in values:
             if not _valid_int_pattern(v):
                 raise AclError(f"'{v}' is neither a number nor a supported operator.")
+    if effective == "ip" and no_dns:
+        # -n: addresses only, no name resolution (HAProxy's PAT_MF_NO_DNS)
+        for v in values:
+            if not valid_ip_pattern(v):
+                raise AclError(f"'{v}' is not a valid IPv4 or IPv6 address.")
     if (
         not values
         and not files
@@ -327,6 +333,28 @@ def parse_acl_expression(
         file=file,
         line=line,
     )
+
+
+def valid_ip_pattern(v: str) -> bool:
+    """A numeric address pattern: dotted-quad IPv4 or IPv6, optionally /bits (or an IPv4
+    /netmask), as HAProxy accepts without DNS."""
+    addr, slash, mask = v.partition("/")
+    fam, bits = (socket.AF_INET6, 128) if ":" in addr else (socket.AF_INET, 32)
+    try:
+        socket.inet_pton(fam, addr)
+    except OSError:
+        return False
+    if not slash:
+        return True
+    if mask.isdigit():
+        return int(mask) <= bits
+    if fam == socket.AF_INET:
+        try:
+            socket.inet_pton(socket.AF_INET, mask)
+            return True
+        except OSError:
+            return False
+    return False
 
 
 def _valid_int_pattern(v: str) -> bool:

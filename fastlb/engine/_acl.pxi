@@ -48,6 +48,8 @@ DEF F_HTTP_AUTH = 36   # http_auth(userlist): Basic credentials valid
 DEF F_RES_COOK = 37    # res.cook(name): a cookie the server sets (Set-Cookie)
 DEF F_RDP_COOKIE = 38  # req.rdp_cookie([name]): the cookie of an RDP connection request (tcp)
 DEF F_RDP_COOKIE_CNT = 39
+DEF F_FHDR_CNT = 40    # req.fhdr_cnt: header lines (hdr_cnt counts comma-separated values)
+DEF F_RES_FHDR_CNT = 41
 
 # three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
 DEF T_FAIL = 0
@@ -508,8 +510,9 @@ cdef list fetch_l7(HttpStream h, Fetch f):
         return [h.rsp.status] if h.rsp.status else []
     if f.kind == F_RES_HDR or f.kind == F_RES_FHDR or f.kind == F_RES_HDR_CNT:
         return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f, f.kind - F_RES_HDR + F_HDR)
-    if f.kind == F_RES_COOK:
-        return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f, F_RES_COOK)
+    if f.kind == F_RES_COOK or f.kind == F_RES_FHDR_CNT:
+        return header_samples(h.rs.data + h.rs.head + h.rsp_off, &h.rsp, f,
+                              F_RES_COOK if f.kind == F_RES_COOK else F_FHDR_CNT)
     if h.rq.data == NULL or m.head_len == 0:
         return []
     if f.kind == F_PATH or f.kind == F_QUERY or f.kind == F_BASE or f.kind == F_URL_PARAM or f.kind == F_PATHQ:
@@ -534,7 +537,7 @@ cdef list fetch_l7(HttpStream h, Fetch f):
         return [head_slice(base, m.target_off, m.target_len)]
     if f.kind == F_METHOD:
         return [head_slice(base, m.method_off, m.method_len)]
-    if f.kind == F_HDR or f.kind == F_FHDR or f.kind == F_HDR_CNT or f.kind == F_COOK \
+    if f.kind == F_HDR or f.kind == F_FHDR or f.kind == F_HDR_CNT or f.kind == F_FHDR_CNT or f.kind == F_COOK \
             or f.kind == F_COOK_CNT or f.kind == F_HDR_NAMES:
         return header_samples(base, m, f, f.kind)
     if f.kind == F_REQ_VER:
@@ -565,11 +568,15 @@ cdef list header_samples(char *base, fl_http_msg *m, Fetch f, int kind):
         elif kind == F_RES_COOK:
             if hd.name_len != 10 or strncasecmp(base + hd.name_off, "set-cookie", 10) != 0:
                 continue
+        elif name is None:
+            pass                           # hdr_cnt() / fhdr_cnt() without a name: every header
         elif hd.name_len != nlen or strncasecmp(base + hd.name_off, <const char *>name, nlen) != 0:
             continue
         v = base[hd.value_off:hd.value_off + hd.value_len]
         if kind == F_FHDR:
             vals.append(v)
+        elif kind == F_FHDR_CNT:
+            cnt += 1
         elif kind == F_RES_COOK:
             k, eq, val = v.partition(b";")[0].strip().partition(b"=")
             if eq and (name is None or k.strip() == name):
@@ -582,6 +589,8 @@ cdef list header_samples(char *base, fl_http_msg *m, Fetch f, int kind):
         else:
             for part in v.split(b","):
                 vals.append(part.strip(b" \t"))
+    if kind == F_FHDR_CNT:
+        return [cnt]
     if kind == F_HDR_CNT or kind == F_COOK_CNT:
         return [len(vals)]
     if f.occ and vals:

@@ -13,7 +13,8 @@ _BASE_FETCHES = {
     "pathq": (F_PATHQ, "str"), "method": (F_METHOD, "str"),
     "hdr": (F_HDR, "str"), "req.hdr": (F_HDR, "str"), "req.fhdr": (F_FHDR, "str"),
     "res.hdr": (F_RES_HDR, "str"), "shdr": (F_RES_HDR, "str"), "res.fhdr": (F_RES_FHDR, "str"),
-    "hdr_cnt": (F_HDR_CNT, "int"), "req.hdr_cnt": (F_HDR_CNT, "int"), "req.fhdr_cnt": (F_HDR_CNT, "int"),
+    "hdr_cnt": (F_HDR_CNT, "int"), "req.hdr_cnt": (F_HDR_CNT, "int"), "req.fhdr_cnt": (F_FHDR_CNT, "int"),
+    "res.fhdr_cnt": (F_RES_FHDR_CNT, "int"),
     "res.hdr_cnt": (F_RES_HDR_CNT, "int"), "shdr_cnt": (F_RES_HDR_CNT, "int"),
     "cook": (F_COOK, "str"), "req.cook": (F_COOK, "str"), "res.cook": (F_RES_COOK, "str"),
     "scook": (F_RES_COOK, "str"),
@@ -76,7 +77,8 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
             raise RuleCompileError(f"sample fetch '{name}' is not supported by fastlb's engine yet")
     kind, out = _BASE_FETCHES[base]
     if suffix == "_cnt":
-        kind = {F_HDR: F_HDR_CNT, F_FHDR: F_HDR_CNT, F_COOK: F_COOK_CNT, F_RES_HDR: F_RES_HDR_CNT}.get(kind, kind)
+        kind = {F_HDR: F_HDR_CNT, F_FHDR: F_FHDR_CNT, F_COOK: F_COOK_CNT, F_RES_HDR: F_RES_HDR_CNT,
+                F_RES_FHDR: F_RES_FHDR_CNT}.get(kind, kind)
         out = "int"
     elif suffix == "_val":
         out = "int"
@@ -85,12 +87,12 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
     f.kind = kind
     f.out = out
     f.multi = kind in (F_HDR, F_FHDR, F_COOK, F_RES_HDR, F_RES_FHDR, F_URL_PARAM, F_RES_COOK)
-    if kind in (F_HDR, F_FHDR, F_HDR_CNT, F_RES_HDR, F_RES_FHDR, F_RES_HDR_CNT):
-        if args:
+    if kind in (F_HDR, F_FHDR, F_HDR_CNT, F_FHDR_CNT, F_RES_HDR, F_RES_FHDR, F_RES_HDR_CNT, F_RES_FHDR_CNT):
+        if args and args[0]:
             f.arg = args[0].lower().encode()
             if len(args) > 1 and args[1]:
                 f.occ = int(args[1])
-        elif kind != F_HDR_CNT:
+        elif kind not in (F_HDR_CNT, F_FHDR_CNT, F_RES_HDR_CNT, F_RES_FHDR_CNT):
             raise RuleCompileError(f"sample fetch '{name}' needs a header name")
     elif kind in (F_COOK, F_COOK_CNT, F_URL_PARAM, F_RES_COOK, F_RDP_COOKIE, F_RDP_COOKIE_CNT):
         f.arg = args[0].encode() if args and args[0] else None
@@ -136,27 +138,37 @@ def _int_ranges(values, operator):
     return ranges
 
 
-def _ip_nets(values):
+def _ip_nets(values, no_dns=False):
+    """IP patterns -> (version, network, mask). Names are resolved once, here (HAProxy resolves
+    them while parsing), except with -n, which takes addresses only."""
     nets = []
     for v in values:
         addr, _, plen = v.partition("/")
-        if ":" in addr:
-            raw = _sock.inet_pton(_sock.AF_INET6, addr)
-            bits, ver = 128, 6
-        else:
-            try:
-                raw = _sock.inet_aton(addr)  # HAProxy accepts the abbreviated forms inet_aton does
-            except OSError:
-                raw = _sock.inet_aton(_sock.gethostbyname(addr))
-            bits, ver = 32, 4
-        if plen:
-            if "." in plen:
-                mask = int.from_bytes(_sock.inet_aton(plen), "big")
+        try:
+            if ":" in addr:
+                raw = _sock.inet_pton(_sock.AF_INET6, addr)
+                bits, ver = 128, 6
+            elif no_dns:
+                raw = _sock.inet_pton(_sock.AF_INET, addr)
+                bits, ver = 32, 4
             else:
-                n = int(plen)
-                mask = ((1 << n) - 1) << (bits - n) if n else 0
-        else:
-            mask = (1 << bits) - 1
+                try:
+                    raw = _sock.inet_aton(addr)  # HAProxy accepts the abbreviated forms inet_aton does
+                except OSError:
+                    raw = _sock.inet_aton(_sock.gethostbyname(addr))
+                bits, ver = 32, 4
+            if plen:
+                if "." in plen:
+                    mask = int.from_bytes(_sock.inet_aton(plen), "big")
+                else:
+                    n = int(plen)
+                    if n < 0 or n > bits:
+                        raise ValueError(plen)
+                    mask = ((1 << n) - 1) << (bits - n) if n else 0
+            else:
+                mask = (1 << bits) - 1
+        except (OSError, ValueError):
+            raise RuleCompileError(f"'{v}' is not a valid IPv4 or IPv6 address.") from None
         nets.append((ver, int.from_bytes(raw, "big") & mask, mask))
     return nets
 
@@ -191,7 +203,7 @@ cdef Matcher make_matcher(str method, acl, str fetch_out):
     elif m.kind in (M_INT, M_LEN):
         m.ranges = _int_ranges(values, acl.operator)
     elif m.kind == M_IP:
-        m.nets = _ip_nets(values)
+        m.nets = _ip_nets(values, getattr(acl, "no_dns", False))
     return m
 
 
