@@ -3,9 +3,9 @@ lines (not comma-separated values), and ACL `-n` forbids name resolution (HAProx
 from __future__ import annotations
 
 import pytest
+from fastlb.engine._proxy import route_request
 
 from fastlb.config import load_config_text
-from fastlb.engine._proxy import route_request
 from fastlb.engine.offline import offline_worker
 
 HEAD = """
@@ -25,7 +25,7 @@ frontend fe
 
 
 def route(acl: str, request: bytes) -> str:
-    w, shm = offline_worker(HEAD + f"    acl a {acl}\n    use_backend hit if a\n")
+    w, _shm = offline_worker(HEAD + f"    acl a {acl}\n    use_backend hit if a\n")  # _shm: keep it mapped
     return route_request(w, "fe", request)
 
 
