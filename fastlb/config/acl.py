@@ -110,7 +110,8 @@ def _fetches() -> dict[str, FetchInfo]:
         "str",
     )
     add("req.body_len req.body_size res.body_len res.body_size", "int")
-    add("http_auth http_first_req req.ssl_hello_type", "bool")
+    add("http_auth http_first_req", "bool")
+    add("req.ssl_hello_type req_ssl_hello_type", "int")
     # Layer 4 and connection.
     add("src dst", "ip")
     add("src_port dst_port so_id fe_id be_id srv_id", "int")

@@ -50,6 +50,7 @@ DEF F_RDP_COOKIE = 38  # req.rdp_cookie([name]): the cookie of an RDP connection
 DEF F_RDP_COOKIE_CNT = 39
 DEF F_FHDR_CNT = 40    # req.fhdr_cnt: header lines (hdr_cnt counts comma-separated values)
 DEF F_RES_FHDR_CNT = 41
+DEF F_SSL_HELLO_TYPE = 42  # req.ssl_hello_type: handshake type of a TLS record (1: ClientHello)
 
 # three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
 DEF T_FAIL = 0
@@ -106,7 +107,7 @@ cdef class Fetch:
         if self.kind == F_CONNSLOTS or self.kind == F_QUEUE:
             return [self.backend_number(s)]
         if isinstance(s, TcpStream) and (self.kind == F_RDP_COOKIE or self.kind == F_RDP_COOKIE_CNT or
-                                         self.kind == F_REQ_LEN):
+                                         self.kind == F_REQ_LEN or self.kind == F_SSL_HELLO_TYPE):
             return payload_samples(<TcpStream>s, self)
         if not isinstance(s, HttpStream):
             return []
@@ -610,6 +611,11 @@ cdef list payload_samples(TcpStream t, Fetch f):
     if f.kind == F_REQ_LEN:
         t.smp_may_change = 1
         return [n]
+    if f.kind == F_SSL_HELLO_TYPE:
+        r = ssl_hello_type(<const unsigned char *>p, n)
+        if r == -1:
+            t.smp_may_change = 1
+        return [r] if r >= 0 else []
     r = rdp_cookie_find(p, n, f.arg, &val, &vlen) if n else -1
     if r < 0:
         t.smp_may_change = 1
@@ -617,6 +623,24 @@ cdef list payload_samples(TcpStream t, Fetch f):
     if f.kind == F_RDP_COOKIE_CNT:
         return [r]
     return [val[:vlen]] if r else []
+
+
+cdef int ssl_hello_type(const unsigned char *d, uint32_t n) noexcept:
+    """HAProxy's req.ssl_hello_type: the handshake type of an SSLv3+/TLS handshake record once
+    the whole handshake message is there; -1 too short yet, -2 not a TLS hello."""
+    cdef uint32_t hs_len
+    if n == 0:
+        return -1
+    if not ((0x14 <= d[0] <= 0x17) or d[0] == 0xff):
+        return -2
+    if n < 9:
+        return -1
+    if (d[1] << 16) + d[2] < 0x030000 or (d[3] << 8) + d[4] < 4:
+        return -2
+    hs_len = (d[6] << 16) + (d[7] << 8) + d[8]
+    if n < 9 + hs_len:
+        return -1
+    return d[5]
 
 
 cdef int rdp_cookie_find(const char *buf, uint32_t n, bytes name, const char **val, uint32_t *vlen) noexcept:

@@ -31,6 +31,7 @@ _BASE_FETCHES = {
     "req.rdp_cookie": (F_RDP_COOKIE, "str"), "rdp_cookie": (F_RDP_COOKIE, "str"),
     "req_rdp_cookie": (F_RDP_COOKIE, "str"), "req.rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
     "rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
+    "req.ssl_hello_type": (F_SSL_HELLO_TYPE, "int"), "req_ssl_hello_type": (F_SSL_HELLO_TYPE, "int"),
 }
 # fetches that are constant for fastlb's build (no TLS termination yet)
 _CONST_FETCHES = {

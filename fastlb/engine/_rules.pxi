@@ -344,8 +344,10 @@ cdef ProxyRules compile_proxy_rules(Worker w, proxy, dict acls):
                                 acls, proxy, 2)
     pr.redirects = compile_rules(w, proxy.redirects, acls, proxy, 3)
     # the other content actions were reported as not supported (ignored) by the configuration
+    # (mode tcp only: HTTP streams do not run content rules yet)
     pr.tcp_content = compile_rules(w, [r for r in proxy.tcp_request_rules
-                                       if r.action in ("content accept", "content reject")], acls, proxy, 2)
+                                       if r.action in ("content accept", "content reject")],
+                                   acls, proxy, 2) if proxy.mode == "tcp" else []
     if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects or pr.tcp_content):
         return None
     return pr

@@ -187,3 +187,69 @@ def test_inspect_delay_bounds_the_wait_and_reject_rules(backends, run_cfg):
             pass
         assert time.monotonic() - t0 < 1.0        # definitely not a cookie: no need to wait
     assert tcp_srv(port2, [payload])[0] in b.ports
+
+
+def test_content_rules_wait_for_a_whole_tls_client_hello(backends, run_cfg):
+    """The usual TLS pass-through front: wait for the ClientHello, reject what is not TLS; the
+    server gets every byte, the ones read while inspecting first."""
+    b = backends("echo")
+    port, ready = free_port(), free_port()
+    run_cfg(f"""
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request inspect-delay 5s
+    tcp-request content reject if !{{ req_ssl_hello_type 1 }}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{b.ports[0]}
+frontend ready
+    bind 127.0.0.1:{ready}
+    mode http
+    http-request return status 200
+""", ready)
+    body = b"\x03\x03" + bytes(range(40))
+    hello = b"\x16\x03\x01" + (len(body) + 4).to_bytes(2, "big") + b"\x01" + len(body).to_bytes(3, "big") + body
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        t0 = time.monotonic()
+        s.sendall(hello[:7])
+        time.sleep(0.3)
+        s.sendall(hello[7:] + b"after")
+        data = b""
+        while len(data) < len(str(b.ports[0])) + 1 + len(hello) + 5:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+    assert data == f"{b.ports[0]}:".encode() + hello + b"after"
+    assert time.monotonic() - t0 >= 0.3
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")            # not TLS: known at once, rejected
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+
+
+def test_http_frontend_with_tcp_content_rules_still_starts(backends, run_cfg):
+    b = backends("http")
+    port = free_port()
+    run_cfg(f"""
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request inspect-delay 1s
+    tcp-request content accept if {{ req.payload(0,3) -m bin 160301 }} || TRUE
+    default_backend be
+backend be
+    server s1 127.0.0.1:{b.ports[0]}
+""", port)
+    assert http_srv(port, {}) == b.ports[0]
