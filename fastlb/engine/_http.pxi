@@ -351,6 +351,7 @@ cdef class HttpStream(Stream):
         self.srv = None
         self.persistent = 0
         self.direct = 0
+        self.stk_pending = None
         self.ck_req = b'-'
         self.ck_rsp = b'-'
         self.ck_srv = None

@@ -202,6 +202,27 @@ def test_stick_on_cookie_and_store_response(backends, run_cfg, tmp_path):
         assert srv_of(port, path="/other", headers={"Cookie": "jsid=J123"}) == p
 
 
+def test_stick_on_a_header_and_keep_alive_requests_to_other_backends(backends, run_cfg, tmp_path):
+    """`stick on req.hdr(x-user)`; on one keep-alive connection, a request routed to a backend
+    without stick rules stores nothing in the table."""
+    b = backends("http", "http", "http")
+    port, sock = free_port(), tmp_path / "s.sock"
+    run_cfg(cfg(port, sock, b.ports[:2], "    stick-table type string size 10 expire 30s\n    stick on req.hdr(x-user)",
+                extra=f"backend plain\n    server p1 127.0.0.1:{b.ports[2]}\n").replace(
+        "    default_backend be", "    use_backend plain if { path_beg /plain }\n    default_backend be"), port)
+    got = {u: srv_of(port, headers={"X-User": u}) for u in ("ann", "bob")}
+    assert sorted(got.values()) == sorted(b.ports[:2])
+    c = RawClient(port)
+    for _ in range(3):
+        for u, p in got.items():
+            r = c.request(path="/echo", headers={"X-User": f"zed, {u}"})      # last value counts
+            assert int(re.match(rb"srv=(\d+)", r.body).group(1)) == p
+            r = c.request(path="/plain", headers={"X-User": "carl"})
+            assert int(re.match(rb"srv=(\d+)", r.body).group(1)) == b.ports[2]
+    c.close()
+    assert set(table_entries(sock, "be")) == {"ann", "bob"}
+
+
 def test_table_shared_with_another_backend_finds_servers_by_name_then_id(backends, run_cfg, tmp_path):
     """HAProxy 2.6 (checked on this machine): `stick match src table pop` in another backend goes
     to the server of the same name, or else of the same id."""
