@@ -2,9 +2,11 @@
 
 Timers (RFC 3768 6.1 / RFC 5798 6.1, keepalived's VRRP_TIMER_SKEW):
 - Skew_Time = (256 - priority) / 256 s in v2, (256 - priority) * Master_Adver_Interval / 256 in v3,
-  with the *effective* priority (base + tracking);
+  with the *effective* priority (base + tracking), in whole microseconds as keepalived counts them;
 - Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time;
-- a BACKUP that receives priority 0 (a master stopping) sets its down timer to Skew_Time.
+- a BACKUP that receives priority 0 (a master stopping) sets its down timer to Skew_Time;
+- a BACKUP whose effective priority rises moves its running down timer earlier by the shrinking of
+  Master_Down_Interval (keepalived's vrrp_set_effective_priority).
 
 Election (keepalived's vrrp_state_backup / vrrp_state_master_rx): a BACKUP accepts (restarts its down
 timer on) an advert with priority >= its own, any advert with ``nopreempt``, and lower ones while a
@@ -32,7 +34,7 @@ INIT, BACKUP, MASTER, FAULT_STATE = "INIT", "BACKUP", "MASTER", "FAULT"
 
 
 class VrrpRouter:
-    def __init__(self, cfg: VrrpInstance, host: Host) -> None:
+    def __init__(self, cfg: VrrpInstance, host: Host, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.cfg = cfg
         self.host = host
         self.state = INIT
@@ -47,8 +49,10 @@ class VrrpRouter:
         self._down_handle: asyncio.TimerHandle | None = None
         self._advert_handle: asyncio.TimerHandle | None = None
         self._garp_handle: asyncio.TimerHandle | None = None
+        self._down_deadline: float | None = None
         self._master_addr: IPv4Address | None = None
-        self.loop = asyncio.get_running_loop()
+        self.owner_conflict = False  # another router also claims priority 255: we use 254 (as keepalived)
+        self.loop = loop or asyncio.get_running_loop()
 
     # ---- helpers ----------------------------------------------------------------------------------
     @property
@@ -60,10 +64,11 @@ class VrrpRouter:
         return not self.cfg.unicast_peers
 
     def skew(self) -> float:
-        prio = self.effective_priority
+        # keepalived's VRRP_TIMER_SKEW, in microseconds: v3 uses centiseconds * 625 / 16 (= 10^6 / 256).
+        weight = 256 - self.effective_priority
         if self.cfg.version == 3:
-            return int((256 - prio) * round(self.master_adver_int * 100) / 256) / 100.0
-        return (256 - prio) / 256.0
+            return (weight * round(self.master_adver_int * 100) * 625 // 16) / 1e6
+        return (weight * 1_000_000 // 256) / 1e6
 
     def down_interval(self) -> float:
         return 3 * self.master_adver_int + self.skew()
@@ -89,7 +94,7 @@ class VrrpRouter:
             elif up and track.weight > 0 or not up and track.weight < 0:
                 total += track.weight * multiplier
         if self.cfg.priority == 255:
-            return 255, fault, wait
+            return (254 if self.owner_conflict else 255), fault, wait
         return max(1, min(254, total)), fault, wait
 
     def _cancel(self, attr: str) -> None:
@@ -100,7 +105,15 @@ class VrrpRouter:
 
     def _set_down_timer(self, delay: float) -> None:
         self._cancel("_down_handle")
-        self._down_handle = self.loop.call_later(max(0.0, delay), self._down_timer_expired)
+        delay = max(0.0, delay)
+        self._down_deadline = self.loop.time() + delay
+        self._down_handle = self.loop.call_later(delay, self._down_timer_expired)
+
+    def down_timer_remaining(self) -> float | None:
+        """Seconds until this BACKUP takes over, None when no down timer runs."""
+        if self._down_handle is None or self._down_deadline is None:
+            return None
+        return max(0.0, self._down_deadline - self.loop.time())
 
     def _advert(self, priority: int, dst: IPv4Address) -> Advert:
         return Advert(
@@ -127,6 +140,7 @@ class VrrpRouter:
 
     # ---- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        self.script_states = {t.name: self.host.script_state(t.name) for t in self.cfg.track_scripts}
         self.source = self.host.source_address(self.cfg)
         if self.cfg.interface and not self.cfg.dont_track_primary and not self.host.link_up(self.cfg.interface):
             self.fault_reasons.add("interface")
@@ -258,7 +272,7 @@ class VrrpRouter:
         priority, fault, wait = self._compute_priority()
         if priority != self.effective_priority:
             log.info("(%s) Changing effective priority from %d to %d", self.name, self.effective_priority, priority)
-            self.effective_priority = priority
+            self._change_priority(priority)
         if self.state == "STOP":
             return
         if self.fault_reasons or fault:
@@ -269,6 +283,14 @@ class VrrpRouter:
                 self._enter_initial()
             else:
                 self._leave_fault()
+
+    def _change_priority(self, priority: int) -> None:
+        old_interval = self.down_interval()
+        raised = priority > self.effective_priority
+        self.effective_priority = priority
+        remaining = self.down_timer_remaining()
+        if self.state == BACKUP and raised and remaining is not None:
+            self._set_down_timer(remaining - (old_interval - self.down_interval()))
 
     # ---- receiving --------------------------------------------------------------------------------
     def _on_readable(self) -> None:
@@ -343,6 +365,11 @@ class VrrpRouter:
         if adv.priority == 0:
             self.send_advert(mine)
             return
+        if adv.priority == mine == 255 and adv.src != self.source:
+            log.info("(%s) CONFIGURATION ERROR: local instance and a remote instance are both configured as "
+                     "address owner, please fix - reducing local priority", self.name)
+            self.owner_conflict = True
+            self.effective_priority = mine = 254
         if adv.priority < mine or (adv.priority == mine and not higher_addr):
             log.info("(%s) Received advert from %s with lower priority %d, ours %d, forcing new election",
                      self.name, adv.src, adv.priority, mine)
