@@ -1,6 +1,7 @@
 """A small L2 lab for the VRRP tests: network namespaces on one bridge, addresses in 192.0.2.0/24.
 
-Namespaces are named ``fha<id>-<node>`` with a random id per lab; the bridge lives in its own namespace,
+Namespaces are named ``fha<id>-<node>`` with a random id per lab (``FASTLB_LAB_PREFIX`` replaces ``fha``
+when several people share a machine); the bridge lives in its own namespace,
 so nothing is created in the host's namespace and deleting the namespaces removes every link. Each
 node's interface is called ``eth0`` (as in the mission's keepalived.conf). Processes started in the lab
 are killed (with their children) when the lab closes, even when the test failed.
@@ -15,9 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PREFIX = "192.0.2."
+NS_PREFIX = os.environ.get("FASTLB_LAB_PREFIX", "fha")
 SERVER_CODE = r"""
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -46,7 +50,7 @@ def netns_available() -> str | None:
         return "needs root (network namespaces)"
     if not shutil.which("ip"):
         return "iproute2 'ip' is not installed"
-    name = f"fhaprobe{secrets.token_hex(3)}"
+    name = f"{NS_PREFIX}probe{secrets.token_hex(3)}"
     probe = run("ip", "netns", "add", name, check=False)
     if probe.returncode != 0:
         return f"'ip netns add' fails here: {probe.stderr.strip()}"
@@ -97,7 +101,7 @@ class Lab:
     def __init__(self, tmp_path, nodes: tuple[str, ...] = ("n1", "n2", "cl")) -> None:
         self.id = secrets.token_hex(3)
         self.tmp = tmp_path
-        self.switch = f"fha{self.id}-sw"
+        self.switch = f"{NS_PREFIX}{self.id}-sw"
         self.ns: dict[str, str] = {}
         self.ip: dict[str, str] = {}
         self.procs: list[subprocess.Popen] = []
@@ -113,7 +117,7 @@ class Lab:
             raise
 
     def add_node(self, node: str, address: str) -> None:
-        ns = f"fha{self.id}-{node}"
+        ns = f"{NS_PREFIX}{self.id}-{node}"
         run("ip", "netns", "add", ns)
         self.ns[node] = ns
         self.ip[node] = address
@@ -144,6 +148,28 @@ class Lab:
         return self.spawn(node, "keepalived", "-n", "-l", "-D", "-P", "-G", "-f", str(path),
                           "-p", str(self.tmp / f"{node}-ka.pid"), "-r", str(self.tmp / f"{node}-ka-vrrp.pid"),
                           log_name=f"{node}-keepalived.log")
+
+    def start(self, kind: str, node: str, conf: str) -> subprocess.Popen:
+        """``kind`` is "fastlb" (fastlb-ha) or "keepalived" (skips the test when keepalived is missing)."""
+        if kind == "keepalived":
+            if not shutil.which("keepalived"):
+                import pytest
+
+                pytest.skip("keepalived is not installed (apt-get install keepalived); .ci/run installs it")
+            return self.keepalived(node, conf)
+        return self.fastlb_ha(node, conf)
+
+    def log(self, name: str) -> str:
+        path = self.tmp / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def notify_hook(self, node: str) -> tuple[str, Path]:
+        """A notify script appending its arguments to a file: (script path, file)."""
+        notes = self.tmp / f"{node}-notify.txt"
+        hook = self.tmp / f"{node}-notify.sh"
+        hook.write_text(f'#!/bin/sh\necho "$*" >> {notes}\n')
+        hook.chmod(0o755)
+        return str(hook), notes
 
     def serve(self, node: str) -> None:
         self.spawn(node, sys.executable, "-c", SERVER_CODE, node, log_name=f"{node}-server.log")
@@ -255,3 +281,20 @@ vrrp_instance VI_1 {{
 
 def skew(priority: int) -> float:
     return (256 - priority) / 256
+
+
+#: global_defs lines that let keepalived (and fastlb-ha) run scripts as root without refusing them.
+SCRIPT_SECURITY = "    script_user root\n    enable_script_security"
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

@@ -3,7 +3,6 @@ in both roles. Timings are measured from the event (SIGTERM, freeze + link down)
 the backup (``ip monitor address`` in the backup's namespace)."""
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -15,11 +14,7 @@ PAIRS = [("fastlb", "fastlb"), ("fastlb", "keepalived"), ("keepalived", "fastlb"
 
 
 def start(lab, kind: str, node: str, conf: str):
-    if kind == "keepalived":
-        if not shutil.which("keepalived"):
-            pytest.skip("keepalived is not installed (apt-get install keepalived); .ci/run installs it")
-        return lab.keepalived(node, conf)
-    return lab.fastlb_ha(node, conf)
+    return lab.start(kind, node, conf)
 
 
 @pytest.mark.parametrize("master_kind,backup_kind", PAIRS)

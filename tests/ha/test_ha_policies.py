@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from ha_lab import VIP, run, skew, vrrp_conf
+from ha_lab import SCRIPT_SECURITY, VIP, lines, run, skew, vrrp_conf, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -17,23 +17,47 @@ def need_keepalived():
         pytest.skip("keepalived is not installed (apt-get install keepalived); .ci/run installs it")
 
 
-@pytest.mark.parametrize("nopreempt", [True, False])
-def test_nopreempt_keeps_the_current_master(lab, nopreempt):
-    """A higher-priority fastlb-ha node joining a keepalived master: with nopreempt it stays BACKUP."""
-    need_keepalived()
-    lab.keepalived("n2", vrrp_conf("n2", 100, "MASTER"))
-    assert lab.wait_address("n2", VIP, True, 3 + skew(100) + 1.0)
+NOPREEMPT_CASES = [
+    # (the running master at priority 100, the joining node at priority 150)
+    ("keepalived", "fastlb", True), ("fastlb", "keepalived", True), ("fastlb", "fastlb", True),
+    ("keepalived", "fastlb", False), ("fastlb", "keepalived", False),
+]
+
+
+@pytest.mark.parametrize("master_kind,joiner_kind,nopreempt", NOPREEMPT_CASES)
+def test_nopreempt_keeps_the_current_master(lab, master_kind, joiner_kind, nopreempt):
+    """A higher-priority node joining a running master: with nopreempt it stays a *live* BACKUP (running,
+    notified BACKUP, and it takes over within its skew when the master stops); without, it preempts."""
+    hooks = {node: lab.notify_hook(node) for node in ("n1", "n2")}
+
+    def conf(node: str, priority: int, state: str, extra: str = "") -> str:
+        return vrrp_conf(node, priority, state, global_extra=SCRIPT_SECURITY,
+                         instance_extra=f"    notify {hooks[node][0]}\n{extra}")
+
+    master = lab.start(master_kind, "n2", conf("n2", 100, "MASTER"))
+    assert lab.wait_address("n2", VIP, True, 3 + skew(100) + 1.0), "the first master never took the VIP"
     mon1 = lab.monitor("n1")
     t0 = time.monotonic()
-    lab.fastlb_ha("n1", vrrp_conf("n1", 150, "BACKUP", instance_extra="    nopreempt" if nopreempt else ""))
+    joiner = lab.start(joiner_kind, "n1", conf("n1", 150, "BACKUP", "    nopreempt" if nopreempt else ""))
     window = 3 + skew(150) + 1.0
     taken = mon1.wait_added(VIP, t0, window)
-    if nopreempt:
-        assert taken is None, "nopreempt node took the VIP from a live master"
-        assert lab.has_address("n2", VIP)
-    else:
+    notes1 = hooks["n1"][1]
+    if not nopreempt:
         assert taken is not None and taken - t0 <= window, "preempting node did not take over"
         assert lab.wait_address("n2", VIP, False, 2.0)
+        assert wait_for(lambda: lines(notes1) == ["INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150"], 2.0), \
+            lines(notes1)
+        return
+    assert taken is None, "nopreempt node took the VIP from a live master"
+    assert lab.has_address("n2", VIP)
+    assert joiner.poll() is None, f"the nopreempt node exited with {joiner.returncode}"
+    assert wait_for(lambda: lines(notes1) == ["INSTANCE VI_1 BACKUP 150"], 2.0), lines(notes1)
+    # It really is listening: a graceful stop of the master hands the VIP over within the backup's skew.
+    t1 = time.monotonic()
+    assert lab.stop(master) is not None
+    taken = mon1.wait_added(VIP, t1, 3.0)
+    assert taken is not None and taken - t1 <= skew(150) + 0.2, "the nopreempt backup did not take over"
+    assert wait_for(lambda: lines(notes1)[-1:] == ["INSTANCE VI_1 MASTER 150"], 2.0), lines(notes1)
 
 
 @pytest.mark.parametrize("backup_kind", ["fastlb", "keepalived"])
