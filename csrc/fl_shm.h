@@ -92,10 +92,13 @@ typedef struct fl_counters {
     uint64_t conn_time_hist[FL_HIST_BUCKETS]; /* connect time (Tc) histogram */
 } fl_counters_t;
 
+/* Frontend flags (fl_px_state.flags). */
+#define FL_PX_F_PAUSED 0x01u /* "disable frontend": the workers stop accepting on its listeners */
+
 /* Per-frontend settings the runtime API may change (written by the master). */
 typedef struct fl_px_state {
     uint32_t maxconn;         /* "set maxconn frontend": 0 = unlimited (global maxconn applies) */
-    uint32_t flags;
+    uint32_t flags;           /* FL_PX_F_* */
     uint64_t pad;
 } fl_px_state_t;
 

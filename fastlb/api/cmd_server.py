@@ -241,6 +241,41 @@ def cmd_set_maxconn_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
     return ""
 
 
+def _frontend_for_pause(ctx: Any, sess: Session, args: list[str]) -> tuple[Any, str]:
+    if sess.level < ACCESS_LVL_ADMIN:
+        return None, PERMISSION_DENIED
+    if len(args) < 3 or not args[2]:
+        return None, "A frontend name is expected.\n"
+    fe = ctx.plan.frontend(args[2])
+    if fe is None:
+        return None, "No such frontend.\n"
+    return fe, ""
+
+
+@command("disable frontend <frontend>             : temporarily disable specific frontend")
+def cmd_disable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
+    """HAProxy pauses the frontend's listeners; fastlb's workers stop accepting on them (the sockets stay
+    bound: new connections wait in the backlog instead of being refused) and its stats status is PAUSED."""
+    fe, err = _frontend_for_pause(ctx, sess, args)
+    if fe is None:
+        return err
+    if ctx.shm.get_frontend_paused(fe.index):
+        return "All sockets are already disabled.\n"
+    ctx.shm.set_frontend_paused(fe.index, True)
+    return ""
+
+
+@command("enable frontend <frontend>              : re-enable specific frontend")
+def cmd_enable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
+    fe, err = _frontend_for_pause(ctx, sess, args)
+    if fe is None:
+        return err
+    if not ctx.shm.get_frontend_paused(fe.index):
+        return "All sockets are already enabled.\n"
+    ctx.shm.set_frontend_paused(fe.index, False)
+    return ""
+
+
 @command("set maxconn global <value>              : change the per-process maxconn setting")
 def cmd_set_maxconn_global(ctx: Any, sess: Session, args: list[str]) -> str:
     if sess.level < ACCESS_LVL_ADMIN:

@@ -166,6 +166,7 @@ cdef extern from "fl_shm.h" nogil:
         FL_SRV_ST_STARTING
         FL_SRV_ST_RUNNING
         FL_SRV_ST_STOPPING
+        FL_PX_F_PAUSED
     const uint32_t fl_hist_bounds_ms[]
     ctypedef struct fl_srv_state_t:
         uint32_t admin

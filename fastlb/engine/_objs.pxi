@@ -233,7 +233,7 @@ cdef class Listener(Handler):
     cdef fl_counters_t *cnt
     cdef int maxconn
     cdef readonly int cur_conn
-    cdef int paused                     # 1 = limit reached, 2 = paused by signal/soft stop
+    cdef int paused                     # 1 = limit reached, 2 = paused by signal/soft stop, 4 = frontend disabled
     cdef int in_pending
 
     cdef void on_io(self, Endpoint ep) noexcept:

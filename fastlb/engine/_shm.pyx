@@ -98,6 +98,23 @@ cdef class SharedState:
         if bump:
             (<fl_shm_header_t *>self.base).generation += 1
 
+    def get_frontend_paused(self, int index):
+        if index < 0 or <uint32_t>index >= self.nb_proxies:
+            raise IndexError("proxy index out of range")
+        return bool(fl_shm_proxies(self.base)[index].flags & FL_PX_F_PAUSED)
+
+    def set_frontend_paused(self, int index, bint paused, bump=True):
+        """`disable frontend` / `enable frontend`: the workers stop or resume accepting at their next round."""
+        if index < 0 or <uint32_t>index >= self.nb_proxies:
+            raise IndexError("proxy index out of range")
+        cdef fl_px_state_t *px = fl_shm_proxies(self.base) + index
+        if paused:
+            px.flags |= FL_PX_F_PAUSED
+        else:
+            px.flags &= ~FL_PX_F_PAUSED
+        if bump:
+            (<fl_shm_header_t *>self.base).generation += 1
+
     cdef fl_srv_state_t *_srv(self, int slot) except NULL:
         if slot < 0 or <uint32_t>slot >= self.nb_servers:
             raise IndexError(f"server slot {slot} out of range")

@@ -310,7 +310,8 @@ cdef class Worker:
             self._check_idle_exit()
 
     cdef void refresh_limits(self) noexcept:
-        """`set maxconn global` from the runtime API: this worker's share of the new limit."""
+        """`set maxconn global|frontend` from the runtime API: this worker's share of the new limits;
+        `disable|enable frontend`: stop or resume accepting on the frontend's listeners."""
         cdef uint64_t g = (<fl_shm_header_t *>self.shm_base).global_maxconn
         cdef uint32_t n = (<fl_shm_header_t *>self.shm_base).nb_workers
         cdef Listener l
@@ -320,6 +321,14 @@ cdef class Worker:
         cdef fl_px_state_t *px = fl_shm_proxies(self.shm_base)
         for fe in self.frontends:
             if <uint32_t>fe.index < (<fl_shm_header_t *>self.shm_base).nb_proxies:
+                for l in fe.listeners:
+                    if px[fe.index].flags & FL_PX_F_PAUSED:
+                        l.paused |= 4
+                    elif l.paused & 4:
+                        l.paused &= ~4
+                        if not l.in_pending:
+                            l.in_pending = 1
+                            self.wake(l.ep)
                 fmax = px[fe.index].maxconn
                 share = <int>((fmax + n - 1) // n) if fmax and n else 0
                 if share != fe.maxconn:
@@ -364,7 +373,7 @@ cdef class Worker:
         if l.ep.fd < 0:
             return
         for i in range(ACCEPT_BATCH):
-            if l.paused & 2:
+            if l.paused & 6:
                 return
             if (self.maxconn and self.cur_conn >= self.maxconn) or \
                     (fe.maxconn and fe.cur_conn >= fe.maxconn) or \

@@ -198,7 +198,7 @@ def frontend_row(plan: Any, fe: Any, shm: Any, rates: RateTracker | None, now: i
     _common(v, c)
     v.update(
         slim=fe.maxconn or plan.maxconn, dreq=c["denied_req"], dresp=c["denied_resp"], ereq=c["failed_req"],
-        status="OPEN", pid=1, iid=fe.id, sid=0, type=TYPE_FRONTEND,
+        status="PAUSED" if shm.get_frontend_paused(fe.index) else "OPEN", pid=1, iid=fe.id, sid=0, type=TYPE_FRONTEND,
         rate=rates.rate(slot, "cum_sess") if rates else 0, rate_lim=0,
         rate_max=rates.max_rate(slot, "cum_sess") if rates else 0,
         req_rate=rates.rate(slot, "cum_req") if rates else 0,

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -177,6 +178,40 @@ def test_runtime_commands_change_routing_at_once_on_every_worker(lab, tmp_path):
     cols = stat.splitlines()[0][2:].split(",")
     row = dict(zip(cols, next(r for r in stat.splitlines() if r.startswith("app,a1,")).split(",")))
     assert row["slim"] == "7"
+
+
+def answered(port: int, n: int = 8, wait: float = 1.0) -> int:
+    """``n`` requests on parallel new connections: how many got a response within ``wait`` seconds."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.setblocking(False)
+        socks.append(s)
+    got: set[socket.socket] = set()
+    deadline = time.monotonic() + wait
+    while len(got) < n and time.monotonic() < deadline:
+        ready, _, _ = select.select([s for s in socks if s not in got], [], [], max(0.0, deadline - time.monotonic()))
+        for s in ready:
+            try:
+                if s.recv(100).startswith(b"HTTP/1.1 200"):
+                    got.add(s)
+            except OSError:
+                pass
+    for s in socks:
+        s.close()
+    return len(got)
+
+
+def test_disable_frontend_stops_every_worker_accepting(lab, tmp_path):
+    p, fe, _a1, _a2 = two_servers(lab, tmp_path, nbthread=2)
+    assert answered(fe) == 8
+    assert p.cli("disable frontend fe") == ""
+    assert ",PAUSED," in next(r for r in p.cli("show stat").splitlines() if r.startswith("fe,FRONTEND,"))
+    assert answered(fe) == 0  # no worker accepts (the connections wait in the backlog)
+    assert p.cli("enable frontend fe") == ""
+    assert ",OPEN," in next(r for r in p.cli("show stat").splitlines() if r.startswith("fe,FRONTEND,"))
+    assert answered(fe, wait=3.0) == 8
 
 
 def test_set_server_addr_moves_traffic(lab, tmp_path):

@@ -15,7 +15,7 @@ import socket
 import time
 
 import pytest
-from health_lab import HAPROXY, SyslogReceiver, cli_raw, free_port, spread, wait_for
+from health_lab import HAPROXY, SyslogReceiver, cli_raw, free_port, http_get, spread, wait_for
 
 from fastlb.api.commands import Command, _leading_words, usage_message
 
@@ -228,6 +228,32 @@ def test_statistics_rows_agree(pair):
         empty_h = [c for c, v in hr[key].items() if v == ""]
         empty_f = [c for c, v in fr[key].items() if v == ""]
         assert empty_f == empty_h, key
+
+
+def served(port: int) -> bool:
+    """A request on a new connection is answered within a second (HAProxy refuses the connection of a
+    disabled frontend; fastlb leaves it in the backlog unanswered)."""
+    try:
+        status, _ = http_get(port, "/x", timeout=1.0)
+    except OSError:
+        return False
+    return status == 200
+
+
+def test_disable_and_enable_frontend_alike(pair):
+    procs, _logs = pair
+    commands = ["disable frontend", "disable frontend nofe", "disable frontend app", "enable frontend",
+                "enable frontend nofe", "enable frontend fe", "disable frontend fe", "disable frontend fe"]
+    for cmd in commands:
+        assert procs["fastlb"].cli(cmd) == procs["haproxy"].cli(cmd), cmd
+    for name, proc in procs.items():
+        assert stat_rows(proc.cli("show stat"))[("fe", "FRONTEND")]["status"] == "PAUSED", name
+        assert not served(proc.fe), f"{name} served a disabled frontend"
+    for cmd in ("enable frontend fe", "enable frontend fe"):
+        assert procs["fastlb"].cli(cmd) == procs["haproxy"].cli(cmd), cmd
+    for name, proc in procs.items():
+        assert stat_rows(proc.cli("show stat"))[("fe", "FRONTEND")]["status"] == "OPEN", name
+        assert wait_for(lambda p=proc: all(served(p.fe) for _ in range(6)), 5.0), name  # on every worker
 
 
 def test_help_lines_and_suggestions(pair):
