@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 from .alerts import Notifier
@@ -124,6 +125,12 @@ class Host:
         self.netlink.close()
 
 
+def script_tracker(script: VrrpScript, on_change: Callable[[VrrpScript, ScriptState], None]) -> ScriptTracker:
+    """The runner of one vrrp_script: ``fastlb-ha check-lb ...`` runs inside this process, without forking."""
+    builtin = builtin_check if _is_builtin(script.command.argv) else None
+    return ScriptTracker(script, on_change, builtin)
+
+
 class Speaker:
     def __init__(self, config: KeepalivedConfig) -> None:
         self.config = config
@@ -140,8 +147,7 @@ class Speaker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         for script in self.config.scripts:
-            builtin = builtin_check if _is_builtin(script.command.argv) else None
-            host.trackers[script.name] = ScriptTracker(script, self._script_changed, builtin)
+            host.trackers[script.name] = script_tracker(script, self._script_changed)
         for cfg in self.config.instances:
             host.routers.append(VrrpRouter(cfg, host))
         self._monitor = monitor_socket()

@@ -33,7 +33,7 @@ while True:
 CLIENT_CODE = r"""
 import socket, sys
 try:
-    c = socket.create_connection((sys.argv[1], 8080), timeout=float(sys.argv[2]))
+    c = socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=float(sys.argv[2]))
     print(c.recv(100).decode())
 except OSError as exc:
     print("ERROR", exc)
@@ -174,8 +174,9 @@ class Lab:
     def serve(self, node: str) -> None:
         self.spawn(node, sys.executable, "-c", SERVER_CODE, node, log_name=f"{node}-server.log")
 
-    def client(self, address: str, timeout: float = 1.0) -> str:
-        out = run("ip", "netns", "exec", self.ns["cl"], sys.executable, "-c", CLIENT_CODE, address, str(timeout))
+    def client(self, address: str, timeout: float = 1.0, port: int = 8080) -> str:
+        out = run("ip", "netns", "exec", self.ns["cl"], sys.executable, "-c", CLIENT_CODE, address, str(timeout),
+                  str(port))
         return out.stdout.strip()
 
     def monitor(self, node: str) -> AddressMonitor:
