@@ -8,6 +8,7 @@ are killed (with their children) when the lab closes, even when the test failed.
 """
 from __future__ import annotations
 
+import mailbox
 import os
 import secrets
 import shutil
@@ -105,6 +106,7 @@ class Lab:
         self.ns: dict[str, str] = {}
         self.ip: dict[str, str] = {}
         self.procs: list[subprocess.Popen] = []
+        self.pids: list[int] = []
         self.monitors: list[AddressMonitor] = []
         try:
             run("ip", "netns", "add", self.switch)
@@ -136,11 +138,16 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def fastlb_ha(self, node: str, conf: str) -> subprocess.Popen:
+    def fastlb_ha(self, node: str, conf: str, flags: tuple[str, ...] = ("-n", "-l", "-D", "-G"),
+                  log_name: str | None = None) -> subprocess.Popen:
         path = self.tmp / f"{node}-fastlb.conf"
         path.write_text(conf)
-        return self.spawn(node, sys.executable, "-m", "fastlb.ha.cli", "-n", "-l", "-D", "-G", "-f", str(path),
-                          "-p", str(self.tmp / f"{node}-fastlb.pid"), log_name=f"{node}-fastlb.log")
+        return self.spawn(node, sys.executable, "-m", "fastlb.ha.cli", *flags, "-f", str(path),
+                          "-p", str(self.tmp / f"{node}-fastlb.pid"), log_name=log_name or f"{node}-fastlb.log")
+
+    def adopt(self, pid: int) -> None:
+        """A process the lab did not start itself (a daemon): killed when the lab closes."""
+        self.pids.append(pid)
 
     def keepalived(self, node: str, conf: str) -> subprocess.Popen:
         path = self.tmp / f"{node}-keepalived.conf"
@@ -243,6 +250,18 @@ class Lab:
         for proc in self.procs:
             if proc.poll() is None:
                 self.kill(proc)
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if str(self.tmp).encode() not in f.read():
+                        continue  # gone, and the number reused by another process
+            except OSError:
+                continue
+            for sig in (signal.SIGKILL, signal.SIGCONT):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         for mon in self.monitors:
             mon.close()
         for ns in [*self.ns.values(), self.switch]:
@@ -299,3 +318,20 @@ def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.05
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def start_smtp(lab, tmp_path):
+    maildir = tmp_path / "maildir"
+    lab.spawn("cl", sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{lab.ip['cl']}:2525",
+              "-c", "aiosmtpd.handlers.Mailbox", str(maildir), log_name="smtpd.log")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (maildir / "new").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return maildir
+
+
+def mails(maildir) -> list:
+    if not (maildir / "new").exists():
+        return []
+    return list(mailbox.Maildir(str(maildir), create=False))

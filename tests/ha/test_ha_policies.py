@@ -1,13 +1,12 @@
 """nopreempt/preempt, a failing track_script, alert mails, notify scripts and gratuitous ARPs, on the lab."""
 from __future__ import annotations
 
-import mailbox
 import shutil
 import sys
 import time
 
 import pytest
-from ha_lab import SCRIPT_SECURITY, VIP, lines, run, skew, vrrp_conf, wait_for
+from ha_lab import SCRIPT_SECURITY, VIP, lines, mails, run, skew, start_smtp, vrrp_conf, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -89,23 +88,6 @@ vrrp_script chk_lb {{
     taken = mon2.wait_added(VIP, t0, 1 + 3 + skew(100) + 1.5)
     assert taken is not None, "a failing track_script did not move the VIP"
     assert lab.wait_address("n1", VIP, False, 2.0)
-
-
-def start_smtp(lab, tmp_path):
-    maildir = tmp_path / "maildir"
-    lab.spawn("cl", sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{lab.ip['cl']}:2525",
-              "-c", "aiosmtpd.handlers.Mailbox", str(maildir), log_name="smtpd.log")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (maildir / "new").exists():
-        time.sleep(0.05)
-    time.sleep(0.3)
-    return maildir
-
-
-def mails(maildir) -> list:
-    if not (maildir / "new").exists():
-        return []
-    return list(mailbox.Maildir(str(maildir), create=False))
 
 
 def test_alert_mail_for_each_transition_and_notify_arguments(lab, tmp_path):
