@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     from .conf_parser import parse_config
 
     log.info("Starting fastlb-ha (keepalived 2.2.7 configuration language)")
+    log.debug("Opening file '%s'.", args.use_file)
     config = parse_config(args.use_file, args.config_id)
     for message in config.messages:
-        if message.severity != Severity.DETAIL or args.log_detail:
-            log.info("%s", message)
+        log.info("%s", message)
     if not config.runnable or config.fatal:
         log.error("configuration cannot run - stopping")
         return EXIT_CONFIG

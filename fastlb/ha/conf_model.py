@@ -9,7 +9,7 @@ from ipaddress import IPv4Address
 class Severity(enum.IntEnum):
     """keepalived's ``config_err_t``, in its order: ``-t`` exits with the code of the highest one."""
 
-    DETAIL = -2  # logged only with -D (keepalived's detailed log), not by -t
+    DETAIL = -2  # logged when running (keepalived's log_message while reading), never printed by -t
     NOTICE = -1  # logged, does not make ``-t`` fail (keepalived's log_message)
     OK = 0
     FILE_NOT_FOUND = 1

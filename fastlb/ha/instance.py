@@ -146,30 +146,33 @@ class VrrpRouter:
             self.fault_reasons.add("interface")
         if self.source is None:
             self.fault_reasons.add("address")
+        elif self.cfg.interface:
+            log.debug("Assigned address %s for interface %s", self.source, self.cfg.interface)
         try:
             self.channel = self.host.open_channel(self.cfg, self.source)
             self.loop.add_reader(self.channel.rx.fileno(), self._on_readable)
         except OSError as exc:
             log.error("(%s) cannot open VRRP sockets: %s", self.name, exc)
             self.fault_reasons.add("socket")
-        log.info("(%s) removing VIPs.", self.name)
+        log.debug("(%s) removing VIPs.", self.name)
         self.host.remove_vips(self.cfg, stale=True)
         self.effective_priority, fault, wait = self._compute_priority()
         if self.fault_reasons or fault:
             self._enter_fault(initial=True)
         elif wait:
-            log.info("(%s) waiting for the first result of its track scripts", self.name)
+            log.debug("(%s) waiting for the first result of its track scripts", self.name)
         else:
             self._enter_initial()
 
-    def _enter_initial(self) -> None:
+    def _enter_initial(self, at_start: bool = True) -> None:
         # keepalived 2.2.7 starts every instance in BACKUP, ``state MASTER`` included (it then takes over
         # when its down timer fires, unless it hears a better master); only the address owner (priority
         # 255) becomes MASTER at once, as RFC 3768 6.4.1 asks.
         if self.cfg.priority == 255:
             self._goto_master()
         else:
-            log.info("(%s) Entering BACKUP STATE (init)", self.name)
+            # keepalived says "(init)" only when the instance starts at once, not after waiting for scripts
+            log.info("(%s) Entering BACKUP STATE%s", self.name, " (init)" if at_start else "")
             self.state = BACKUP
             self.host.notifier.state_change(self.cfg, BACKUP, self.effective_priority, str(self.source),
                                             self.cfg.interface or "-")
@@ -280,7 +283,7 @@ class VrrpRouter:
                 self._enter_fault()
         elif self.state == FAULT_STATE or (self.state == INIT and not wait):
             if self.state == INIT:
-                self._enter_initial()
+                self._enter_initial(at_start=False)
             else:
                 self._leave_fault()
 
@@ -342,18 +345,24 @@ class VrrpRouter:
         cfg = self.cfg
         now = self.loop.time()
         if adv.priority == 0:
+            log.debug("(%s) Backup received priority 0 advertisement", self.name)
             self._set_down_timer(self.skew())
             return
         delaying = cfg.preempt_delay and (self.preempt_time is None or now < self.preempt_time)
         if cfg.nopreempt or adv.priority >= self.effective_priority or delaying:
-            if cfg.version == 3:
+            if cfg.version == 3 and self.master_adver_int != adv.adver_int:
+                log.debug("(%s) advertisement interval updated from %dms to %dms by master", self.name,
+                          round(self.master_adver_int * 1000), round(adv.adver_int * 1000))
                 self.master_adver_int = adv.adver_int
             self._master_addr = adv.src
             self._set_down_timer(self.down_interval())
             if cfg.preempt_delay:
                 if adv.priority >= self.effective_priority:
+                    if self.preempt_time is not None:
+                        log.debug("(%s) stop preempt delay", self.name)
                     self.preempt_time = None
                 elif self.preempt_time is None:
+                    log.debug("(%s) start preempt delay (%.6f)", self.name, cfg.preempt_delay)
                     self.preempt_time = now + cfg.preempt_delay
             return
         log.info("(%s) received lower priority (%d) advert from %s - discarding", self.name, adv.priority, adv.src)
@@ -363,6 +372,7 @@ class VrrpRouter:
         mine = self.effective_priority
         higher_addr = self.source is not None and int(adv.src) > int(self.source)
         if adv.priority == 0:
+            log.debug("(%s) Master received priority 0 message", self.name)
             self.send_advert(mine)
             return
         if adv.priority == mine == 255 and adv.src != self.source:

@@ -149,22 +149,24 @@ class Lab:
         """A process the lab did not start itself (a daemon): killed when the lab closes."""
         self.pids.append(pid)
 
-    def keepalived(self, node: str, conf: str) -> subprocess.Popen:
+    def keepalived(self, node: str, conf: str, flags: tuple[str, ...] = ("-n", "-l", "-D", "-G"),
+                   log_name: str | None = None) -> subprocess.Popen:
         path = self.tmp / f"{node}-keepalived.conf"
         path.write_text(conf)
-        return self.spawn(node, "keepalived", "-n", "-l", "-D", "-P", "-G", "-f", str(path),
+        return self.spawn(node, "keepalived", *flags, "-P", "-f", str(path),
                           "-p", str(self.tmp / f"{node}-ka.pid"), "-r", str(self.tmp / f"{node}-ka-vrrp.pid"),
-                          log_name=f"{node}-keepalived.log")
+                          log_name=log_name or f"{node}-keepalived.log")
 
-    def start(self, kind: str, node: str, conf: str) -> subprocess.Popen:
-        """``kind`` is "fastlb" (fastlb-ha) or "keepalived" (skips the test when keepalived is missing)."""
+    def start(self, kind: str, node: str, conf: str, **kw: object) -> subprocess.Popen:
+        """``kind`` is "fastlb" (fastlb-ha) or "keepalived" (skips the test when keepalived is missing);
+        ``flags`` and ``log_name`` go to :meth:`fastlb_ha` / :meth:`keepalived`."""
         if kind == "keepalived":
             if not shutil.which("keepalived"):
                 import pytest
 
                 pytest.skip("keepalived is not installed (apt-get install keepalived); .ci/run installs it")
-            return self.keepalived(node, conf)
-        return self.fastlb_ha(node, conf)
+            return self.keepalived(node, conf, **kw)  # type: ignore[arg-type]
+        return self.fastlb_ha(node, conf, **kw)  # type: ignore[arg-type]
 
     def log(self, name: str) -> str:
         path = self.tmp / name
