@@ -6,7 +6,10 @@
  *   - one fl_srv_state per server slot: written by the master only (health checks, runtime API),
  *     read by every worker before each pick (the worker compares `generation` to notice changes),
  *   - one fl_counters per (worker, object) pair: written by one worker only, read by the master
- *     (and by whichever worker renders a stats page), summed over workers for statistics.
+ *     (and by whichever worker renders a stats page), summed over workers for statistics,
+ *   - one fl_srv_info per server slot and one fl_be_info per backend: the statistics detail that
+ *     only the master knows (check and agent health, last check output, servers added at run
+ *     time), written by the master, read by whoever renders statistics (never by the data plane).
  *
  * Single writer per field, naturally aligned 32/64-bit words: no locks and no atomics are needed
  * on x86-64 and aarch64 for torn-free reads; counters may be a few events stale, which is what
@@ -111,11 +114,65 @@ typedef struct fl_shm_header {
     uint64_t generation;      /* bumped by the master after every server state write */
     uint64_t global_maxconn;  /* runtime "set maxconn global" */
     uint64_t start_time;      /* unix time the master started */
-    uint64_t pad1[8];
+    uint32_t nb_backends;     /* fl_be_info entries (backends, by plan index) */
+    uint32_t pad0;
+    uint64_t pad1[7];
 } fl_shm_header_t;
 
+/* fl_srv_info.flags */
+#define FL_SRVI_VALID 0x001u     /* the record was written */
+#define FL_SRVI_CHECK 0x002u     /* health check configured */
+#define FL_SRVI_CHECK_ON 0x004u  /* ... and enabled */
+#define FL_SRVI_CHECK_RUN 0x008u /* a health check runs now ("* L4OK") */
+#define FL_SRVI_AGENT 0x010u     /* agent check configured */
+#define FL_SRVI_AGENT_ON 0x020u  /* ... and enabled */
+#define FL_SRVI_OBSERVE 0x040u   /* "observe" set: hanafail is meaningful */
+#define FL_SRVI_BACKUP 0x080u
+#define FL_SRVI_DYNAMIC 0x100u   /* added at run time */
+
+#define FL_SRVI_NAME_LEN 64
+#define FL_SRVI_ADDR_LEN 128
+#define FL_SRVI_TEXT_LEN 128
+
+/* Statistics detail of one server slot. Records are rewritten whole by the master under `seq`
+ * (odd while a write is in progress); fl_srvi_read() copies one consistently. Strings are
+ * NUL-terminated and cut at their size (HAProxy cuts check outputs too). */
+typedef struct fl_srv_info {
+    uint32_t seq;
+    uint32_t flags;         /* FL_SRVI_* */
+    uint32_t backend;       /* plan index of the backend */
+    uint32_t sid;           /* server id */
+    uint32_t order;         /* rank among the backend's servers: configuration order, then additions */
+    uint32_t counter_slot;
+    int32_t chk_health, chk_rise, chk_fall;
+    int32_t chk_status;     /* HCHK_STATUS_* (fastlb/health/status.py) */
+    int32_t chk_code;       /* -1: none */
+    int32_t chk_duration;   /* ms, -1: none */
+    int32_t agt_health, agt_rise, agt_fall;
+    int32_t agt_status, agt_code, agt_duration;
+    uint32_t hanafail;
+    uint32_t slowstart_ms;
+    uint64_t last_change_ms; /* unix ms of the last operational change (slowstart throttle) */
+    char name[FL_SRVI_NAME_LEN];
+    char addr[FL_SRVI_ADDR_LEN];      /* "ip:port", "[ip6]:port", "unix@path" */
+    char cookie[FL_SRVI_NAME_LEN];
+    char tracked[FL_SRVI_TEXT_LEN];   /* "backend/server" of "track" */
+    char last_chk[FL_SRVI_TEXT_LEN];  /* output of the last health check */
+    char last_agt[FL_SRVI_TEXT_LEN];  /* output of the last agent check */
+} fl_srv_info_t;
+
+/* Statistics detail of one backend (the BACKEND row's transitions). */
+typedef struct fl_be_info {
+    uint32_t seq;
+    uint32_t chkdown;         /* times the backend lost its last usable server */
+    uint64_t last_change_ms;  /* unix ms of the last UP/DOWN change of the backend */
+    uint64_t down_since_ms;   /* unix ms the backend went DOWN, 0 while UP */
+    uint64_t down_time_ms;    /* total time spent DOWN before down_since_ms */
+} fl_be_info_t;
+
 /* Segment layout:
- *   header | fl_srv_state[nb_servers] | fl_px_state[nb_proxies] | fl_counters[nb_workers][nb_counters] */
+ *   header | fl_srv_state[nb_servers] | fl_px_state[nb_proxies] | fl_counters[nb_workers][nb_counters]
+ *          | fl_srv_info[nb_servers] | fl_be_info[nb_backends] */
 static inline fl_srv_state_t *fl_shm_servers(void *base)
 {
     return (fl_srv_state_t *)((char *)base + sizeof(fl_shm_header_t));
@@ -134,12 +191,54 @@ static inline fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
     return (fl_counters_t *)p + (uint64_t)worker * h->nb_counters;
 }
 
+static inline fl_srv_info_t *fl_shm_srv_info(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    return (fl_srv_info_t *)(fl_shm_counters(base, h->nb_workers));
+}
+
+static inline fl_be_info_t *fl_shm_be_info(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    return (fl_be_info_t *)(fl_shm_srv_info(base) + h->nb_servers);
+}
+
 static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies,
-                                   uint32_t nb_counters)
+                                   uint32_t nb_counters, uint32_t nb_backends)
 {
     return sizeof(fl_shm_header_t) + (uint64_t)nb_servers * sizeof(fl_srv_state_t) +
            (uint64_t)nb_proxies * sizeof(fl_px_state_t) +
-           (uint64_t)nb_workers * nb_counters * sizeof(fl_counters_t);
+           (uint64_t)nb_workers * nb_counters * sizeof(fl_counters_t) +
+           (uint64_t)nb_servers * sizeof(fl_srv_info_t) + (uint64_t)nb_backends * sizeof(fl_be_info_t);
+}
+
+/* Sequence-counter protocol of fl_srv_info / fl_be_info (one writer, the master). */
+static inline void fl_seq_write_begin(uint32_t *seq)
+{
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void fl_seq_write_end(uint32_t *seq)
+{
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Copy `size` bytes of a record that starts with its sequence counter; 0 when no stable copy
+ * could be taken in a bounded number of tries (the writer died in the middle of a write). */
+static inline int fl_seq_read(const void *src, void *dst, unsigned long size)
+{
+    const uint32_t *seq = (const uint32_t *)src;
+    for (int tries = 0; tries < 10000; tries++) {
+        uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1u)
+            continue;
+        __builtin_memcpy(dst, src, size);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1)
+            return 1;
+    }
+    return 0;
 }
 
 #endif /* FL_SHM_H */

@@ -148,6 +148,7 @@ def _toggle_check(ctx: Any, sess: Session, args: list[str], agent: bool, enable:
             else "Health checks are not configured on this server, cannot enable them.\n"
         )
     chk.enabled = enable
+    ctx.control.publish(srv)
     if enable:
         chk.kick()
     return ""
@@ -412,6 +413,7 @@ def cmd_clear_counters(ctx: Any, sess: Session, args: list[str]) -> str:
         for srv in ctx.table.servers():
             ctx.shm.set_server(srv.slot, bump=False, chk_fail=0, chk_down=0)
             srv.failed_hana = 0
+            ctx.control.publish(srv)
     return ""
 
 
@@ -530,7 +532,7 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
         check_duration_ms=0,
         addr=srv.sockaddr,
     )
-    srv.admin_seen = SRV_ADMF_MAINT
+    srv.admin_seen, srv.oper_seen = SRV_ADMF_MAINT, SRV_ST_STOPPED
     wargs = worker_args(srv)
     results = await ctx.hub.broadcast("add_server", wargs)
     failed = [r for r in results if isinstance(r, Exception)]
@@ -539,7 +541,10 @@ async def cmd_add_server(ctx: Any, sess: Session, args: list[str]) -> str:
         await ctx.hub.broadcast("del_server", {"backend": bname, "name": sname})
         return _cli_alert(ctx, who, f"{failed[0]}\n")
     ctx.hub.record("add_server", wargs)
+    srv.order = be.next_order
+    be.next_order += 1
     be.servers.append(srv)
+    ctx.control.publish(srv)
     ctx.health.add_server(srv)
     ctx.reporter.notice(f"{who} : New server registered.", cli=True)
     return "New server registered.\n"

@@ -232,10 +232,55 @@ cdef extern from "fl_shm.h" nogil:
         uint64_t generation
         uint64_t global_maxconn
         uint64_t start_time
+        uint32_t nb_backends
+    enum:
+        FL_SRVI_NAME_LEN
+        FL_SRVI_ADDR_LEN
+        FL_SRVI_TEXT_LEN
+    ctypedef struct fl_srv_info_t:
+        uint32_t seq
+        uint32_t flags
+        uint32_t backend
+        uint32_t sid
+        uint32_t order
+        uint32_t counter_slot
+        int32_t chk_health
+        int32_t chk_rise
+        int32_t chk_fall
+        int32_t chk_status
+        int32_t chk_code
+        int32_t chk_duration
+        int32_t agt_health
+        int32_t agt_rise
+        int32_t agt_fall
+        int32_t agt_status
+        int32_t agt_code
+        int32_t agt_duration
+        uint32_t hanafail
+        uint32_t slowstart_ms
+        uint64_t last_change_ms
+        char name[64]
+        char addr[128]
+        char cookie[64]
+        char tracked[128]
+        char last_chk[128]
+        char last_agt[128]
+    ctypedef struct fl_be_info_t:
+        uint32_t seq
+        uint32_t chkdown
+        uint64_t last_change_ms
+        uint64_t down_since_ms
+        uint64_t down_time_ms
     fl_srv_state_t *fl_shm_servers(void *base)
     fl_px_state_t *fl_shm_proxies(void *base)
     fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
-    uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies, uint32_t nb_counters)
+    fl_srv_info_t *fl_shm_srv_info(void *base)
+    fl_be_info_t *fl_shm_be_info(void *base)
+    uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies, uint32_t nb_counters,
+                         uint32_t nb_backends)
+    void fl_seq_write_begin(uint32_t *seq)
+    void fl_seq_write_end(uint32_t *seq)
+    int fl_seq_read(const void *src, void *dst, unsigned long size)
 
 cdef extern from "<strings.h>" nogil:
     int strncasecmp(const char *a, const char *b, size_t n)

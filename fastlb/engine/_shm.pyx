@@ -47,10 +47,12 @@ cdef class SharedState:
     cdef readonly uint32_t nb_counters
     cdef readonly uint32_t nb_proxies
     cdef public dict stick_tables        # name -> fastlb._stk.StickTable (own mappings, shared too)
+    cdef readonly uint32_t nb_backends
 
-    def __init__(self, uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters, uint32_t nb_proxies=0):
+    def __init__(self, uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_counters, uint32_t nb_proxies=0,
+                 uint32_t nb_backends=0):
         self.stick_tables = {}
-        cdef uint64_t size = fl_shm_size(nb_workers, nb_servers, nb_proxies, nb_counters)
+        cdef uint64_t size = fl_shm_size(nb_workers, nb_servers, nb_proxies, nb_counters, nb_backends)
         self.mm = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
         cdef unsigned char[::1] view = self.mm
         self.base = <char *>&view[0]
@@ -61,7 +63,9 @@ cdef class SharedState:
         h.nb_servers = nb_servers
         h.nb_counters = nb_counters
         h.nb_proxies = nb_proxies
+        h.nb_backends = nb_backends
         self.nb_proxies = nb_proxies
+        self.nb_backends = nb_backends
         self.nb_workers = nb_workers
         self.nb_servers = nb_servers
         self.nb_counters = nb_counters
@@ -163,6 +167,86 @@ cdef class SharedState:
         if bump:
             (<fl_shm_header_t *>self.base).generation += 1
 
+    # -- statistics detail (fl_srv_info_t / fl_be_info_t), written by the master only -----------
+
+    def get_server_info(self, int slot):
+        """A consistent copy of a server slot's statistics detail, as a dict (strings decoded)."""
+        cdef fl_srv_info_t r
+        self._srv(slot)
+        if not fl_seq_read(fl_shm_srv_info(self.base) + slot, &r, sizeof(fl_srv_info_t)):
+            raise RuntimeError(f"server info of slot {slot} is being rewritten")
+        return {
+            "flags": r.flags, "backend": r.backend, "sid": r.sid, "order": r.order,
+            "counter_slot": r.counter_slot, "chk_health": r.chk_health, "chk_rise": r.chk_rise,
+            "chk_fall": r.chk_fall, "chk_status": r.chk_status, "chk_code": r.chk_code,
+            "chk_duration": r.chk_duration, "agt_health": r.agt_health, "agt_rise": r.agt_rise,
+            "agt_fall": r.agt_fall, "agt_status": r.agt_status, "agt_code": r.agt_code,
+            "agt_duration": r.agt_duration, "hanafail": r.hanafail, "slowstart_ms": r.slowstart_ms,
+            "last_change_ms": r.last_change_ms,
+            "name": _text(r.name, FL_SRVI_NAME_LEN), "addr": _text(r.addr, FL_SRVI_ADDR_LEN),
+            "cookie": _text(r.cookie, FL_SRVI_NAME_LEN), "tracked": _text(r.tracked, FL_SRVI_TEXT_LEN),
+            "last_chk": _text(r.last_chk, FL_SRVI_TEXT_LEN), "last_agt": _text(r.last_agt, FL_SRVI_TEXT_LEN),
+        }
+
+    def set_server_info(self, int slot, **fields):
+        """Rewrite fields of a server slot's statistics detail (names as get_server_info)."""
+        self._srv(slot)
+        cdef fl_srv_info_t *r = fl_shm_srv_info(self.base) + slot
+        fl_seq_write_begin(&r.seq)
+        try:
+            for k, v in fields.items():
+                if k == "flags": r.flags = v
+                elif k == "backend": r.backend = v
+                elif k == "sid": r.sid = v
+                elif k == "order": r.order = v
+                elif k == "counter_slot": r.counter_slot = v
+                elif k == "chk_health": r.chk_health = v
+                elif k == "chk_rise": r.chk_rise = v
+                elif k == "chk_fall": r.chk_fall = v
+                elif k == "chk_status": r.chk_status = v
+                elif k == "chk_code": r.chk_code = v
+                elif k == "chk_duration": r.chk_duration = v
+                elif k == "agt_health": r.agt_health = v
+                elif k == "agt_rise": r.agt_rise = v
+                elif k == "agt_fall": r.agt_fall = v
+                elif k == "agt_status": r.agt_status = v
+                elif k == "agt_code": r.agt_code = v
+                elif k == "agt_duration": r.agt_duration = v
+                elif k == "hanafail": r.hanafail = v
+                elif k == "slowstart_ms": r.slowstart_ms = v
+                elif k == "last_change_ms": r.last_change_ms = v
+                elif k == "name": _set_text(r.name, FL_SRVI_NAME_LEN, v)
+                elif k == "addr": _set_text(r.addr, FL_SRVI_ADDR_LEN, v)
+                elif k == "cookie": _set_text(r.cookie, FL_SRVI_NAME_LEN, v)
+                elif k == "tracked": _set_text(r.tracked, FL_SRVI_TEXT_LEN, v)
+                elif k == "last_chk": _set_text(r.last_chk, FL_SRVI_TEXT_LEN, v)
+                elif k == "last_agt": _set_text(r.last_agt, FL_SRVI_TEXT_LEN, v)
+                else:
+                    raise KeyError(k)
+        finally:
+            fl_seq_write_end(&r.seq)
+
+    def get_backend_info(self, int index):
+        cdef fl_be_info_t r
+        if index < 0 or <uint32_t>index >= self.nb_backends:
+            raise IndexError("backend index out of range")
+        if not fl_seq_read(fl_shm_be_info(self.base) + index, &r, sizeof(fl_be_info_t)):
+            raise RuntimeError(f"backend info {index} is being rewritten")
+        return {"chkdown": r.chkdown, "last_change_ms": r.last_change_ms, "down_since_ms": r.down_since_ms,
+                "down_time_ms": r.down_time_ms}
+
+    def set_backend_info(self, int index, uint32_t chkdown, uint64_t last_change_ms, uint64_t down_since_ms,
+                         uint64_t down_time_ms):
+        if index < 0 or <uint32_t>index >= self.nb_backends:
+            raise IndexError("backend index out of range")
+        cdef fl_be_info_t *r = fl_shm_be_info(self.base) + index
+        fl_seq_write_begin(&r.seq)
+        r.chkdown = chkdown
+        r.last_change_ms = last_change_ms
+        r.down_since_ms = down_since_ms
+        r.down_time_ms = down_time_ms
+        fl_seq_write_end(&r.seq)
+
     def counters(self, uint32_t worker, uint32_t slot):
         """One worker's counters for one object, as a dict."""
         if worker >= self.nb_workers or slot >= self.nb_counters:
@@ -215,3 +299,16 @@ cdef dict _unpack(uint64_t *p):
             d[name] = [p[i + j] for j in range(n)]
         i += n
     return d
+
+
+cdef str _text(const char *p, int size):
+    cdef int n = 0
+    while n < size and p[n] != 0:
+        n += 1
+    return p[:n].decode("utf-8", "replace")
+
+
+cdef void _set_text(char *dst, int size, object value) except *:
+    cdef bytes raw = str(value).encode("utf-8", "replace")[:size - 1]
+    memset(dst, 0, size)
+    memcpy(dst, <char *>raw, len(raw))

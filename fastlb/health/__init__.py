@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .logsend import Reporter, emit_log
+from .publish import publish_all
 from .servers import Check, ServerRuntime, ServerTable
 from .service import HealthService
 from .transitions import ServerControl
@@ -45,7 +46,9 @@ class HealthRuntime:
             if srv.cmaint:
                 srv.check.paused = True
                 self.shm.set_server(srv.slot, bump=False, oper=SRV_ST_STOPPED)
-            srv.admin_seen = self.shm.get_server(srv.slot)["admin"]
+            st = self.shm.get_server(srv.slot)
+            srv.admin_seen, srv.oper_seen = st["admin"], st["oper"]
+        publish_all(self.shm, self.table)
 
     def start(self, loop: Any) -> None:
         self.service.start(loop)

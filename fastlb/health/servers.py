@@ -144,7 +144,9 @@ class ServerRuntime:
         self.agent_drain = False              # the drain flag was set by the agent ("DRAIN (agent)")
         self.agent_down = False               # the agent put the server down ("DOWN (agent)")
         self.removed = False
+        self.order = 0                        # rank in the backend's server list (statistics)
         self.admin_seen = 0                   # admin flags as the master last wrote or saw them
+        self.oper_seen = 0                    # operational state as the master last wrote it
         self.last_change = time.time()
         self.observed: dict[str, int] = {}    # counter values at the last observe sample
 
@@ -187,6 +189,7 @@ class BackendRuntime:
         self.conf = plan.conf
         self.mode = plan.mode
         self.servers: list[ServerRuntime] = []
+        self.next_order = len(plan.servers)   # rank of the next server added at run time
         self.forced_id = plan.conf.id is not None
         # backend-level transitions (statistics: chkdown, lastchg, downtime of the BACKEND row)
         self.chkdown = 0
@@ -225,6 +228,7 @@ class ServerTable:
             for sp in bp.servers:
                 srv = ServerRuntime(be, sp.conf, sp.id, sp.slot, sp.counter_slot, sp.family, sp.host, sp.port,
                                     sp.port_offset, sp.sockaddr)
+                srv.order = len(be.servers)
                 be.servers.append(srv)
             self.backends.append(be)
         base_slot = len(plan.servers)

@@ -22,6 +22,7 @@ from typing import Any
 from ..engine._shm import SRV_ST_STOPPED
 from .httpchk import HttpCheckPlan, build_http_check
 from .probes import ProbeResult, ProbeSpec, run_probe
+from .publish import publish_all
 from .servers import Check, ServerRuntime, ServerTable
 from .status import ANALYZE, Analyze, CheckResult, CheckStatus
 from .tcpchk import TcpCheckPlan, build_tcp_check
@@ -31,6 +32,8 @@ from .transitions import ServerControl
 SPREAD_THRESHOLD_MS = 1000
 OBSERVE_PERIOD_S = 0.1
 SLOWSTART_PERIOD_S = 0.25
+#: Observe rounds between two complete publications of the statistics detail (1 s).
+PUBLISH_EVERY = 10
 
 
 class HealthService:
@@ -129,12 +132,14 @@ class HealthService:
                 continue
             chk.in_progress = True
             chk.result = CheckResult.UNKNOWN  # as HAProxy, while a check runs
+            self.control.publish(srv)
             try:
                 res = await run_probe(spec)
             except Exception as exc:  # noqa: BLE001 - a check must never kill its task
                 res = ProbeResult(CheckStatus.SOCKERR, desc=str(exc))
             finally:
                 chk.in_progress = False
+                self.control.publish(srv)
             if srv.removed:
                 return
             if self._active(chk):  # a result arriving after "disable health"/maintenance is ignored
@@ -211,9 +216,14 @@ class HealthService:
     # -- observe ---------------------------------------------------------------------------------
 
     async def _observe_loop(self) -> None:
-        """Every 100 ms: admin changes made by workers (statistics page), and ``observe``."""
+        """Every 100 ms: admin changes made by workers (statistics page), and ``observe``; every
+        second, the statistics detail of every server again (health/publish.py)."""
+        rounds = 0
         while True:
             await asyncio.sleep(OBSERVE_PERIOD_S)
+            rounds += 1
+            if rounds % PUBLISH_EVERY == 0:
+                publish_all(self.table.shm, self.table)
             for srv in self.table.servers():
                 if srv.removed:
                     continue
@@ -268,6 +278,7 @@ class HealthService:
             self.control.check_result(srv, chk, CheckStatus.HANA, None, desc, -1)
         srv.consecutive_errors = 0
         srv.failed_hana += 1
+        self.control.publish(srv)
         if srv.conf.fastinter:
             chk.force_fastinter = True
             chk.reschedule()

@@ -28,6 +28,7 @@ from ..engine._shm import (
     SRV_ST_STOPPING,
 )
 from .logsend import Reporter
+from .publish import publish_backend, publish_server
 from .servers import BackendRuntime, Check, ServerRuntime, ServerTable
 from .status import (
     LOG_ALERT,
@@ -95,17 +96,27 @@ class ServerControl:
     def _write(self, srv: ServerRuntime, **fields: Any) -> None:
         if "admin" in fields:
             srv.admin_seen = fields["admin"]
+        if "oper" in fields:
+            srv.oper_seen = fields["oper"]
         self.shm.set_server(srv.slot, **fields)
+        publish_server(self.shm, srv)
+
+    def publish(self, srv: ServerRuntime) -> None:
+        """Publish the statistics detail of `srv` (health/publish.py) after a change made
+        outside the transitions below (check settings, a check starting)."""
+        publish_server(self.shm, srv)
 
     def reconcile(self, srv: ServerRuntime) -> None:
         """Replay an administrative change another process wrote to shared memory (the admin
         actions of the statistics page, served by workers) through the transitions above, so that
-        it is logged and checks pause/resume as for the same change made from the CLI."""
+        it is logged and checks pause/resume as for the same change made from the CLI. (A worker
+        taking a server out of maintenance also sets it UP at once, as the transition will.)"""
         new = self.state(srv)["admin"]
         seen = srv.admin_seen
         if new == seen:
             return
-        self.shm.set_server(srv.slot, bump=False, admin=seen)  # back to the known state, then replay
+        # back to the known state, then replay
+        self.shm.set_server(srv.slot, bump=False, admin=seen, oper=srv.oper_seen)
         if new & SRV_ADMF_MAINT and not seen & SRV_ADMF_MAINT:
             self.set_maint(srv)
         if seen & SRV_ADMF_MAINT and not new & SRV_ADMF_MAINT:
@@ -150,6 +161,7 @@ class ServerControl:
             if be.down_since is not None:
                 be.down_time += now - be.down_since
                 be.down_since = None
+        publish_backend(self.shm, be)
 
     @staticmethod
     def _down_level(st: dict) -> int:
@@ -354,6 +366,20 @@ class ServerControl:
     ) -> None:
         """Account one finished check (HAProxy's set_server_check_status() and the
         check_notify_*() that follow) and log it with ``option log-health-checks``."""
+        try:
+            self._check_result(srv, check, status, code, desc, duration_ms)
+        finally:
+            publish_server(self.shm, srv)
+
+    def _check_result(
+        self,
+        srv: ServerRuntime,
+        check: Check,
+        status: CheckStatus,
+        code: int | None = None,
+        desc: str = "",
+        duration_ms: int = -1,
+    ) -> None:
         prev_status = check.status
         check.status = status
         check.code = code
@@ -450,3 +476,4 @@ class ServerControl:
         else:
             check.health = check.rise + check.fall - 1
             self.set_stopping(srv, ", changed from CLI")
+        publish_server(self.shm, srv)

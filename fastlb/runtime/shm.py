@@ -5,13 +5,14 @@ import time
 
 from .._stk import StickTable
 from ..engine._shm import SRV_ADMF_MAINT, SRV_ST_RUNNING, SharedState
+from ..stats.live import publish_plan_servers
 from .plan import Plan, StickTablePlan
 
 
 def init_shared_state(plan: Plan) -> SharedState:
     """A new segment with every configured server in its initial state: UP (HAProxy starts
     servers up, checks take them down after `fall` failures), in maintenance if `disabled`."""
-    shm = SharedState(plan.nbworkers, plan.server_slots, plan.counter_slots, len(plan.frontends))
+    shm = SharedState(plan.nbworkers, plan.server_slots, plan.counter_slots, len(plan.frontends), len(plan.backends))
     now = int(time.time())
     for sp in plan.servers:
         shm.set_server(
@@ -26,6 +27,7 @@ def init_shared_state(plan: Plan) -> SharedState:
             shm.set_server(sp.slot, bump=False, addr=sp.sockaddr)
     for fe in plan.frontends:
         shm.set_frontend_maxconn(fe.index, fe.maxconn, bump=False)
+    publish_plan_servers(plan, shm)
     shm.global_maxconn = plan.maxconn
     shm.start_time = now
     shm.stick_tables = make_stick_tables(plan.stick_tables)

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from ..config.model import AclDef, Condition, Config, Proxy
-from .collect import ADMF_DRAIN, ADMF_MAINT
+from .live import ADMF_DRAIN, ADMF_MAINT, ST_RUNNING, ST_STARTING, live_servers
 
 _METHOD_ACLS = {
     "METH_CONNECT": b"CONNECT", "METH_DELETE": b"DELETE", "METH_GET": b"GET", "METH_HEAD": b"HEAD",
@@ -165,15 +165,21 @@ def apply_action(plan: Any, shm: Any, form: dict[str, list[str]]) -> str:
         return "NONE"
     done = missing = 0
     now = int(time.time())
+    live = {v.name: v for v in live_servers(plan, shm).get(be.index, [])}  # with servers added at run time
     for name in servers:
-        sp = next((s for s in be.servers if s.name == name), None)
-        if sp is None:
+        sv = live.get(name)
+        if sv is None:
             missing += 1
             continue
-        st = shm.get_server(sp.slot)
+        st = shm.get_server(sv.slot)
         new = ACTIONS[action](st["admin"])
         if new != st["admin"]:
-            shm.set_server(sp.slot, admin=new, last_change=now)
+            fields = {"admin": new, "last_change": now}
+            if st["admin"] & ADMF_MAINT and not new & ADMF_MAINT:
+                # leaving maintenance is UP at once (the master's transition, replayed within
+                # 100 ms, does the same and ramps the weight with slowstart)
+                fields["oper"] = ST_STARTING if sv.info["slowstart_ms"] else ST_RUNNING
+            shm.set_server(sv.slot, **fields)
         done += 1
     if missing:
         return "PART" if done else "ERRP"

@@ -1,19 +1,23 @@
 """Statistics rows: what HAProxy's ``show stat`` reports, built from the plan and shared memory.
 
-One row per frontend, per server and per backend, in configuration order (a proxy's FRONTEND
-row, then its servers, then its BACKEND row), each a mapping of HAProxy field names (see
+One builder for every output: the statistics page, its ``;csv``/``;json`` exports and the
+Prometheus exporter (served by workers) and the runtime API's ``show stat`` (served by the
+master). One row per frontend, per server and per backend, in configuration order (a proxy's
+FRONTEND row, then its servers, then its BACKEND row), each a mapping of HAProxy field names (see
 fields.py) to values. A field absent from a row is empty in the CSV and missing from the JSON,
 exactly where HAProxy leaves it out (e.g. ``econ`` on a frontend, ``check_*`` on a server that
 is not checked).
 
-Limits (what shared memory does not hold yet, reported rather than invented):
-  - ``qtime``/``ctime``/``rtime``/``ttime`` are means of the engine's ``*_time_sum`` counters
-    (0 until the engine fills them); the ``*_max`` columns are 0.
+Servers are the live ones (live.py): servers added with ``add server`` appear, deleted ones are
+gone, and check/agent detail (transitional states, ``last_chk``, agent columns, ``hanafail``,
+``throttle``) is what the master's health checker published in shared memory.
+
+Limits (reported rather than invented):
+  - ``qtime``/``ctime``/``rtime``/``ttime`` are means of the engine's ``*_time_sum`` counters; the
+    ``*_max`` columns are the highest values any worker measured.
   - rates (``rate``, ``req_rate``, ``conn_rate`` and their maxima) come from a RateTracker kept
     by each process that renders statistics: deltas of the cumulative counters over the last
-    second, sampled by a 1 s timer in each worker; a maximum is the highest rate this process saw.
-  - transitional server states ("UP 1/3", "DOWN 1/2") need the health checker's rise/fall
-    counters, which are not in shared memory: the steady state is shown.
+    second, sampled by a 1 s timer; a maximum is the highest rate this process saw.
 """
 from __future__ import annotations
 
@@ -22,39 +26,24 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..health.status import STATUS_DESCRIPTIONS, STATUS_NAMES, CheckStatus, status_has_code
 from .fields import TYPE_BACKEND, TYPE_FRONTEND, TYPE_SERVER
-
-# Server admin / operational states (csrc/fl_shm.h, HAProxy's SRV_ADMF_* / SRV_ST_*).
-ADMF_MAINT = 0x01
-ADMF_DRAIN = 0x02
-ST_STOPPED, ST_STARTING, ST_RUNNING, ST_STOPPING = 0, 1, 2, 3
-
-#: Health check status, indexed by fl_srv_state.check_status: HAProxy's HCHK_STATUS_* order.
-#: (stats name, description); names of internal states are empty (nothing is shown for them).
-CHECK_STATUSES: tuple[tuple[str, str], ...] = (
-    ("", "Unknown"),                       # 0 UNKNOWN (never checked)
-    ("INI", "Initializing"),               # 1
-    ("", "Check started"),                 # 2 START (internal)
-    ("", "Checked"),                       # 3 CHECKED (internal)
-    ("HANA", "Health analyze"),            # 4
-    ("SOCKERR", "Socket error"),           # 5
-    ("L4OK", "Layer4 check passed"),       # 6
-    ("L4TOUT", "Layer4 timeout"),          # 7
-    ("L4CON", "Layer4 connection problem"),  # 8
-    ("L6OK", "Layer6 check passed"),       # 9
-    ("L6TOUT", "Layer6 timeout"),          # 10
-    ("L6RSP", "Layer6 invalid response"),  # 11
-    ("L7TOUT", "Layer7 timeout"),          # 12
-    ("L7RSP", "Layer7 invalid response"),  # 13
-    ("", "Layer5-7 data"),                 # 14 L57DATA (internal)
-    ("L7OK", "Layer7 check passed"),       # 15
-    ("L7OKC", "Layer7 check conditionally passed"),  # 16
-    ("L7STS", "Layer7 wrong status"),      # 17
-    ("PROCERR", "External check error"),   # 18
-    ("PROCTOUT", "External check timeout"),  # 19
-    ("PROCOK", "External check passed"),   # 20
+from .live import (
+    ADMF_DRAIN,
+    ADMF_MAINT,
+    SRVI_AGENT,
+    SRVI_CHECK,
+    SRVI_CHECK_ON,
+    SRVI_CHECK_RUN,
+    SRVI_OBSERVE,
+    ST_STARTING,
+    ST_STOPPED,
+    ServerView,
+    live_servers,
+    server_status,
 )
-CHECK_L7_FIRST = 15  # statuses from here on carry an L7 response code
+
+__all__ = ["ADMF_DRAIN", "ADMF_MAINT", "RateTracker", "StatRow", "filter_rows", "stat_rows"]
 
 
 @dataclass
@@ -67,6 +56,7 @@ class StatRow:
     sid: int  # server id; 0 for FRONTEND/BACKEND rows
     values: dict[str, Any]
     server_slot: int = -1  # shared-memory slot of a server row (admin actions)
+    counter_slot: int = -1  # counter slot of the object (histograms)
 
     @property
     def svname(self) -> str:
@@ -120,29 +110,9 @@ class RateTracker:
             self.observe(fe.counter_slot, "cum_conn", c["cum_conn"], now)
         for be in plan.backends:
             self.observe(be.counter_slot, "cum_sess", shm.sum_counters(be.counter_slot)["cum_sess"], now)
-        for sp in plan.servers:
-            self.observe(sp.counter_slot, "cum_sess", shm.sum_counters(sp.counter_slot)["cum_sess"], now)
-
-
-def server_status(sp: Any, st: dict) -> str:
-    """HAProxy's status text of a server: MAINT, DRAIN, DOWN, NOLB, UP or "no check"."""
-    if st["admin"] & ADMF_MAINT:
-        return "MAINT"
-    oper = st["oper"]
-    if oper == ST_STOPPED:
-        return "DOWN"
-    if st["admin"] & ADMF_DRAIN:
-        return "DRAIN"
-    if oper == ST_STOPPING:
-        return "NOLB"
-    if not sp.conf.check:
-        return "no check"
-    return "UP"
-
-
-def server_usable(st: dict) -> bool:
-    return st["oper"] in (ST_RUNNING, ST_STARTING) and not st["admin"] & (ADMF_MAINT | ADMF_DRAIN) \
-        and st["eweight"] > 0
+        for views in live_servers(plan, shm).values():
+            for v in views:
+                self.observe(v.counter_slot, "cum_sess", shm.sum_counters(v.counter_slot)["cum_sess"], now)
 
 
 def _avg(c: dict, name: str) -> int:
@@ -182,8 +152,9 @@ def _timers(values: dict, c: dict) -> None:
     )
 
 
-def _timer_maxima(values: dict) -> None:
-    values.update(qtime_max=0, ctime_max=0, rtime_max=0, ttime_max=0)
+def _timer_maxima(values: dict, c: dict) -> None:
+    values.update(qtime_max=c.get("q_time_max", 0), ctime_max=c.get("c_time_max", 0),
+                  rtime_max=c.get("r_time_max", 0), ttime_max=c.get("t_time_max", 0))
 
 
 def _lastsess(c: dict, now: int) -> int:
@@ -213,103 +184,119 @@ def frontend_row(plan: Any, fe: Any, shm: Any, rates: RateTracker | None, now: i
         _http_codes(v, c)
         v.update(intercepted=c["intercepted"], cache_lookups=0, cache_hits=0)
     _modules(v, TYPE_FRONTEND, http, c)
-    return StatRow(TYPE_FRONTEND, fe.name, fe.id, 0, v)
+    return StatRow(TYPE_FRONTEND, fe.name, fe.id, 0, v, counter_slot=slot)
 
 
-def server_row(be: Any, sp: Any, shm: Any, rates: RateTracker | None, now: int, legends: bool) -> StatRow:
-    c = shm.sum_counters(sp.counter_slot)
-    st = shm.get_server(sp.slot)
+def _check_columns(v: dict, sv: ServerView, st: dict, now: int) -> None:
+    i = sv.info
+    if sv.flag(SRVI_CHECK):
+        down = st["down_time"] + (max(0, now - int(st["last_change"])) if st["oper"] == ST_STOPPED else 0)
+        v.update(chkfail=st["chk_fail"], chkdown=st["chk_down"], downtime=down, check_rise=i["chk_rise"],
+                 check_fall=i["chk_fall"], check_health=i["chk_health"])
+        status = CheckStatus(i["chk_status"])
+        if status != CheckStatus.INI or sv.flag(SRVI_CHECK_ON):
+            v["check_status"] = ("* " if sv.flag(SRVI_CHECK_RUN) else "") + STATUS_NAMES[status]
+            v["check_desc"] = STATUS_DESCRIPTIONS[status]
+            if status >= CheckStatus.L4OK or status == CheckStatus.HANA:
+                v["check_duration"] = i["chk_duration"]
+            if status_has_code(status):
+                v["check_code"] = max(0, i["chk_code"])
+            if i["last_chk"]:
+                v["last_chk"] = i["last_chk"]
+    if sv.flag(SRVI_AGENT):
+        status = CheckStatus(i["agt_status"])
+        v.update(agent_rise=i["agt_rise"], agent_fall=i["agt_fall"], agent_health=i["agt_health"],
+                 agent_status=STATUS_NAMES[status], agent_desc=STATUS_DESCRIPTIONS[status],
+                 agent_duration=max(0, i["agt_duration"]))
+        if i["agt_code"] >= 0:
+            v["agent_code"] = i["agt_code"]
+        if i["last_agt"]:
+            v["last_agt"] = i["last_agt"]
+    if sv.flag(SRVI_OBSERVE) and sv.flag(SRVI_CHECK):
+        v["hanafail"] = i["hanafail"]
+    if st["oper"] == ST_STARTING and i["slowstart_ms"]:
+        elapsed_ms = time.time() * 1000 - i["last_change_ms"]
+        v["throttle"] = max(0, min(100, int(elapsed_ms * 100 / i["slowstart_ms"])))
+
+
+def server_row(be: Any, sv: ServerView, shm: Any, rates: RateTracker | None, now: int, legends: bool) -> StatRow:
+    c = shm.sum_counters(sv.counter_slot)
+    st = sv.st
     http = be.mode == "http"
-    conf = sp.conf
-    v: dict[str, Any] = {"pxname": be.name, "svname": sp.name, "qcur": c["cur_queue"], "qmax": c["max_queue"]}
+    slot = sv.counter_slot
+    v: dict[str, Any] = {"pxname": be.name, "svname": sv.name, "qcur": c["cur_queue"], "qmax": c["max_queue"]}
     _common(v, c)
     if st["maxconn"]:
         v["slim"] = st["maxconn"]
-    status = server_status(sp, st)
     v.update(
         dresp=c["denied_resp"], econ=c["failed_conns"], eresp=c["failed_resp"], wretr=c["retries"],
-        wredis=c["redispatches"], status=status, weight=st["eweight"],
-        act=0 if sp.backup else 1, bck=1 if sp.backup else 0,
+        wredis=c["redispatches"], status=server_status(sv), weight=st["eweight"],
+        act=0 if sv.backup else 1, bck=1 if sv.backup else 0,
         lastchg=max(0, now - st["last_change"]) if st["last_change"] else 0,
-        pid=1, iid=be.id, sid=sp.id, lbtot=c["cum_lbconn"], type=TYPE_SERVER,
-        rate=rates.rate(sp.counter_slot, "cum_sess") if rates else 0,
-        rate_max=rates.max_rate(sp.counter_slot, "cum_sess") if rates else 0,
-        req_tot=c["cum_req"] if http else None, cli_abrt=c["cli_aborts"], srv_abrt=c["srv_aborts"],
+        pid=1, iid=be.id, sid=sv.sid, lbtot=c["cum_lbconn"], type=TYPE_SERVER,
+        rate=rates.rate(slot, "cum_sess") if rates else 0,
+        rate_max=rates.max_rate(slot, "cum_sess") if rates else 0,
+        cli_abrt=c["cli_aborts"], srv_abrt=c["srv_aborts"],
         lastsess=_lastsess(c, now), mode=be.mode, wrew=c["failed_rewrites"], connect=c["connect_new"],
         reuse=c["connect_reuse"], srv_icur=0, eint=0, idle_conn_cur=0, safe_conn_cur=0, used_conn_cur=0,
         need_conn_est=0, uweight=st["uweight"],
     )
-    if not http:
-        del v["req_tot"]
-    else:
+    if http:
         _http_codes(v, c)
         v["req_tot"] = c["cum_lbconn"]  # HAProxy counts requests sent to the server
     if st["maxqueue"]:
         v["qlimit"] = st["maxqueue"]
-    if conf.track:
-        v["tracked"] = conf.track if "/" in conf.track else f"{be.name}/{conf.track}"
-    elif conf.check:
-        down = st["down_time"] + (max(0, now - st["last_change"]) if st["oper"] == ST_STOPPED else 0)
-        v.update(chkfail=st["chk_fail"], chkdown=st["chk_down"], downtime=down)
-        idx = st["check_status"]
-        name, desc = CHECK_STATUSES[idx] if idx < len(CHECK_STATUSES) else ("", "")
-        v.update(check_status=name, check_duration=st["check_duration_ms"], check_desc=desc,
-                 check_rise=conf.rise, check_fall=conf.fall,
-                 check_health=(conf.rise + conf.fall - 1) if st["oper"] != ST_STOPPED else 0,
-                 last_chk="")
-        if idx >= CHECK_L7_FIRST and idx <= 17:
-            v["check_code"] = st["check_code"]
-        if not name:
-            del v["check_status"]
+    if sv.info["tracked"]:
+        v["tracked"] = sv.info["tracked"]
+    _check_columns(v, sv, st, now)
     _timers(v, c)
-    _timer_maxima(v)
+    _timer_maxima(v, c)
     if legends:
-        v["addr"] = f"{sp.host}:{sp.port}" if sp.port is not None else sp.host
-        if sp.cookie:
-            v["cookie"] = sp.cookie
+        v["addr"] = sv.info["addr"]
+        if sv.info["cookie"]:
+            v["cookie"] = sv.info["cookie"]
     _modules(v, TYPE_SERVER, http, c)
-    return StatRow(TYPE_SERVER, be.name, be.id, sp.id, v, server_slot=sp.slot)
+    return StatRow(TYPE_SERVER, be.name, be.id, sv.sid, v, server_slot=sv.slot, counter_slot=slot)
 
 
 def backend_row(plan: Any, be: Any, shm: Any, rates: RateTracker | None, now: int, legends: bool,
-                server_states: list[dict]) -> StatRow:
+                servers: list[ServerView]) -> StatRow:
     c = shm.sum_counters(be.counter_slot)
     http = be.mode == "http"
-    act = [st for sp, st in zip(be.servers, server_states) if not sp.backup and server_usable(st)]
-    bck = [st for sp, st in zip(be.servers, server_states) if sp.backup and server_usable(st)]
+    act = [sv.st for sv in servers if not sv.backup and sv.usable()]
+    bck = [sv.st for sv in servers if sv.backup and sv.usable()]
     weight = sum(st["eweight"] for st in (act or bck))
     uweight = sum(st["uweight"] for st in (act or bck))
-    up = bool(act or bck) or not be.servers
-    changes = [st["last_change"] for st in server_states if st["last_change"]]
-    last_change = max(changes) if changes else (shm.start_time or now)
+    up = bool(act or bck) or not servers
+    info = shm.get_backend_info(be.index)
+    now_ms = time.time() * 1000
     v: dict[str, Any] = {"pxname": be.name, "svname": "BACKEND", "qcur": c["cur_queue"], "qmax": c["max_queue"]}
     _common(v, c)
     v.update(
         slim=be.conf.fullconn or _default_fullconn(plan, be.name), dreq=c["denied_req"],
         dresp=c["denied_resp"], econ=c["failed_conns"], eresp=c["failed_resp"], wretr=c["retries"],
         wredis=c["redispatches"], status="UP" if up else "DOWN", weight=weight, act=len(act), bck=len(bck),
-        chkdown=sum(st["chk_down"] for st in server_states), lastchg=max(0, now - last_change),
+        chkdown=info["chkdown"], lastchg=max(0, int(now - info["last_change_ms"] / 1000)),
         pid=1, iid=be.id, sid=0, lbtot=c["cum_lbconn"], type=TYPE_BACKEND,
         rate=rates.rate(be.counter_slot, "cum_sess") if rates else 0,
         rate_max=rates.max_rate(be.counter_slot, "cum_sess") if rates else 0,
-        req_tot=c["cum_req"], cli_abrt=c["cli_aborts"], srv_abrt=c["srv_aborts"],
+        cli_abrt=c["cli_aborts"], srv_abrt=c["srv_aborts"],
         comp_in=0, comp_out=0, comp_byp=0, comp_rsp=0, lastsess=_lastsess(c, now), mode=be.mode,
         wrew=c["failed_rewrites"], connect=c["connect_new"], reuse=c["connect_reuse"], eint=0, uweight=uweight,
         agg_server_status=0, agg_server_check_status=0, agg_check_status=0,
     )
-    if be.servers:
-        v["downtime"] = 0 if up else max(0, now - last_change)
+    if servers:
+        down_ms = info["down_time_ms"] + (max(0.0, now_ms - info["down_since_ms"]) if info["down_since_ms"] else 0)
+        v["downtime"] = int(down_ms // 1000)
     if http:
         _http_codes(v, c)
-        v.update(cache_lookups=0, cache_hits=0)
-    else:
-        del v["req_tot"]
+        v.update(req_tot=c["cum_req"], cache_lookups=0, cache_hits=0)
     _timers(v, c)
-    _timer_maxima(v)
+    _timer_maxima(v, c)
     if legends:
         v["algo"] = be.conf.balance.algorithm
     _modules(v, TYPE_BACKEND, http, c)
-    return StatRow(TYPE_BACKEND, be.name, be.id, 0, v)
+    return StatRow(TYPE_BACKEND, be.name, be.id, 0, v, counter_slot=be.counter_slot)
 
 
 def _default_fullconn(plan: Any, backend: str) -> int:
@@ -329,6 +316,7 @@ def stat_rows(plan: Any, shm: Any, *, rates: RateTracker | None = None, scope: C
     the page's scope box); `legends` adds the configuration columns (``addr``, ``cookie``, ``algo``)
     that HAProxy fills for ``stats show-legends``."""
     now = int(time.time()) if now is None else now
+    servers = live_servers(plan, shm)
     rows: list[StatRow] = []
     for proxy in plan.config.proxies:
         if proxy.disabled or (scope and proxy.name not in scope):
@@ -338,8 +326,22 @@ def stat_rows(plan: Any, shm: Any, *, rates: RateTracker | None = None, scope: C
         if fe is not None:
             rows.append(frontend_row(plan, fe, shm, rates, now))
         if be is not None:
-            states = [shm.get_server(sp.slot) for sp in be.servers]
-            for sp in be.servers:
-                rows.append(server_row(be, sp, shm, rates, now, legends))
-            rows.append(backend_row(plan, be, shm, rates, now, legends, states))
+            views = servers.get(be.index, [])
+            for sv in views:
+                rows.append(server_row(be, sv, shm, rates, now, legends))
+            rows.append(backend_row(plan, be, shm, rates, now, legends, views))
     return rows
+
+
+def filter_rows(rows: list[StatRow], opts: set[str]) -> list[StatRow]:
+    """``show stat up`` / ``no-maint``: drop servers that are not UP / are in maintenance."""
+    out = []
+    for row in rows:
+        if row.obj_type == TYPE_SERVER:
+            status = str(row.values.get("status", ""))
+            if "up" in opts and not (status.startswith("UP") or status in ("no check", "DRAIN")):
+                continue
+            if "no-maint" in opts and status.startswith("MAINT"):
+                continue
+        out.append(row)
+    return out

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote
 from ..config.model import Proxy
 from ..version import __version__
 from . import admin as admin_mod
-from .collect import TYPE_SERVER, RateTracker, stat_rows
+from .collect import RateTracker, filter_rows, stat_rows
 from .export import render_csv, render_json
 from .html import PageContext, render_html
 
@@ -102,10 +102,7 @@ class StatsPage:
         scope = self.scope(scope_txt)
         legends = self.settings.show_legends
         rows = stat_rows(self.plan, self.shm, rates=self.rates, scope=scope, legends=legends)
-        if "up" in opts:
-            rows = [r for r in rows if r.obj_type != TYPE_SERVER or r.values.get("status") in ("UP", "no check")]
-        if "no-maint" in opts:
-            rows = [r for r in rows if r.obj_type != TYPE_SERVER or r.values.get("status") != "MAINT"]
+        rows = filter_rows(rows, {o for o in ("up", "no-maint") if o in opts})
         if "csv" in opts:
             return http_response(200, render_csv(rows).encode(), "text/plain")
         if "json" in opts:

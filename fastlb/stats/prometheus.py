@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from ..health.status import STATUS_NAMES, CheckStatus
 from ..version import __version__
-from .collect import CHECK_STATUSES, RateTracker, StatRow, stat_rows
+from .collect import RateTracker, StatRow, stat_rows
 from .fields import TYPE_BACKEND, TYPE_FRONTEND, TYPE_SERVER
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
-CHECK_STATES = tuple(name for name, _ in CHECK_STATUSES if name and name != "INI")
+CHECK_STATES = tuple(STATUS_NAMES[s] for s in CheckStatus
+                     if s not in (CheckStatus.UNKNOWN, CheckStatus.INI, CheckStatus.START, CheckStatus.CHECKED,
+                                  CheckStatus.L57DATA))
 CODES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
 
 F, B, S = "f", "b", "s"
@@ -189,7 +192,7 @@ class PrometheusExporter:
             lab = _labels(r)
             status = str(r.values.get("status", ""))
             if kind == S:
-                cur = "UP" if status == "no check" else status
+                cur = "UP" if status == "no check" else status.split(" ")[0]  # "UP 2/3", "DOWN (agent)"
                 st.extend(f'{prefix}status{{{lab},state="{s}"}} {int(cur == s)}\n' for s in SERVER_STATES)
             else:
                 up = status in ("UP", "OPEN")
@@ -222,6 +225,7 @@ class PrometheusExporter:
                 cur = r.values.get("check_status")
                 if cur is None:
                     continue
+                cur = cur.removeprefix("* ")  # a check in progress
                 chk.extend(f'{prefix}check_status{{{_labels(r)},state="{s}"}} {int(cur == s)}\n'
                            for s in CHECK_STATES)
             self._family(out, prefix + "check_status", "gauge", "Status of the last health check, per state", chk)
@@ -231,17 +235,15 @@ class PrometheusExporter:
     def _histograms(self, out: list[str], prefix: str, rows: list[StatRow]) -> None:
         from ..engine._shm import HIST_BOUNDS_MS
 
-        slots = self._counter_slots()
         for hist_field, sum_field, name, help_ in (
             ("rsp_time_hist", "r_time_sum", "response_time_seconds", "Server response time (Tr) distribution"),
             ("conn_time_hist", "c_time_sum", "connect_time_seconds", "Server connect time (Tc) distribution"),
         ):
             samples = []
             for r in rows:
-                slot = slots.get((r.proxy, r.svname))
-                if slot is None:
+                if r.counter_slot < 0:
                     continue
-                c = self.shm.sum_counters(slot)
+                c = self.shm.sum_counters(r.counter_slot)
                 lab = _labels(r)
                 acc = 0
                 for bound, n in zip(HIST_BOUNDS_MS, c[hist_field]):
@@ -252,11 +254,6 @@ class PrometheusExporter:
                 samples.append(f"{prefix}{name}_sum{{{lab}}} {_fmt(c[sum_field] / 1000)}\n")
                 samples.append(f"{prefix}{name}_count{{{lab}}} {acc}\n")
             self._family(out, prefix + name, "histogram", help_, samples)
-
-    def _counter_slots(self) -> dict[tuple[str, str], int]:
-        slots = {(b.name, "BACKEND"): b.counter_slot for b in self.plan.backends}
-        slots.update({(s.backend, s.name): s.counter_slot for s in self.plan.servers})
-        return slots
 
     def __call__(self, request: dict) -> bytes:
         from .page import http_response

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import time
 
@@ -16,6 +17,7 @@ from statlib import http
 CONFIG = """
 global
     nbthread 2
+    stats socket {sock} level admin
 defaults
     mode http
     timeout client 5s
@@ -145,8 +147,20 @@ def cell(b: Browser, row_id: str, field: str) -> str:
     return b.js(f"{ROW.format(id=row_id)}.querySelector('td.{field}').dataset.value")
 
 
-def test_page_renders_numbers_and_admin_action(stack, browser):
-    _, v = stack.start(CONFIG, wait=1)
+def cli(path: str, command: str) -> str:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(command.encode() + b"\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out.decode()
+
+
+def test_page_renders_numbers_and_admin_action(stack, browser, tmp_path):
+    sock = str(tmp_path / "admin.sock")
+    _, v = stack.start(CONFIG, wait=1, sock=sock)
     for _ in range(7):
         assert http(v["p0"])[0] == 200
     url = f"http://127.0.0.1:{v['p1']}/stats"
@@ -177,3 +191,19 @@ def test_page_renders_numbers_and_admin_action(stack, browser):
     browser.navigate(url)
     assert cell(browser, "fe/FRONTEND", "stot") == "13"
     assert cell(browser, "be/s2", "status") == "no check"
+
+    # a server added at run time is on the page (in maintenance), and the form takes it out
+    assert cli(sock, f"add server be/s3 127.0.0.1:{v['b0']}") == "New server registered.\n\n"
+    browser.navigate(url)
+    assert browser.js(f"{ROW.format(id='be/s3')}.dataset.status") == "MAINT"
+    browser.events.clear()
+    browser.js("document.querySelector('#form-be input[name=s][value=s3]').checked = true;"
+               "document.querySelector('#form-be select[name=action]').value = 'ready';"
+               "document.querySelector('#form-be input[type=submit]').click(); true")
+    browser.wait_event("Page.loadEventFired")
+    assert browser.js("location.href") == url + ";st=DONE"
+    assert browser.js(f"{ROW.format(id='be/s3')}.dataset.status") == "no check"
+    answers = {http(v["p0"])[2].split()[0].decode() for _ in range(6)}
+    assert answers == {f"srv={v['b0']}", f"srv={v['b1']}"}  # s3 (on b0's port) takes traffic again
+    browser.navigate(url)
+    assert int(cell(browser, "be/s3", "stot")) >= 1
