@@ -39,6 +39,7 @@ DEF TX_REUSED = 0x0040       # server connection came from the idle pool
 DEF TX_LOCAL = 0x0080        # response made by fastlb
 DEF TX_TUN_SRV_EOF = 0x0100  # tunnel: the server finished sending
 DEF TX_LOGGED = 0x0200       # this transaction's log line was emitted (log_http)
+DEF TX_SERVICE = 0x0400      # answered by a Python service (stats page, exporter): svc_label logs it
 
 DEF MAX_IOV = 4
 DEF SPLICE_MIN = 65536       # body bytes left before a Content-Length body goes zero-copy
@@ -100,6 +101,7 @@ cdef class HttpStream(Stream):
     cdef int again
     cdef uint32_t svc_head_len
     cdef object svc_cb
+    cdef str svc_label             # log's server name of a service answer: <STATS>, <PROMEX>
     cdef char ck_req               # request cookie state for the log (N/I/D/V)
     cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
     cdef ServerRt ck_srv           # server named by the request's cookie
@@ -316,24 +318,30 @@ cdef class HttpStream(Stream):
         self.txf = 0
         self.status = 0
         self.tr = -1
+        self.rq_bytes_txn = 0
         fe.cnt.cum_req += 1
         w.global_cnt.cum_req += 1
         if fe.log_on and w.log_cb is not None:
             self.req_line = (self.rq.data + self.rq.head + self.req.start_off)[:self.request_line_len()]
             if fe.req_captures:
                 self.captures = capture_headers(self.rq.data + self.rq.head, &self.req, fe.req_captures)
-        # the frontend's http-request rules (and redirects), then routing
+        # the frontend's http-request rules (and redirects), its stats page, then routing
         if fe.rules is not None:
             if run_request_rules(self, fe.rules) == RULES_ANSWERED or self.closed:
                 return
             head_len = self.req.head_len
+        if fe.service_uri is not None and self.target_has_prefix(fe.service_uri):
+            self.be = None
+            self.svc_label = "<STATS>"
+            self.run_service_cb(fe.service_cb, head_len)
+            return
         be = fe.default_backend
         if fe.router is not None:
             be = (<Router>fe.router).route(self, be)
             if self.closed or (self.txf & TX_LOCAL):
                 return
         if be is None:
-            self.set_term(b'P', b'R')
+            self.set_term(b'S', b'C')  # HAProxy: a proxy without servers
             self.take_request_locally(head_len)
             self.send_error(503, 1)
             return
@@ -1346,15 +1354,26 @@ cdef class HttpStream(Stream):
         """Prepare to answer the request just parsed without a server: mark it complete when
         it has no body (so the connection may stay open). Returns False when a body follows."""
         self.rq_fwd = head_len
+        self.count_local_request(head_len)
         if self.req.body == FL_HTTP_BODY_NONE:
             self.rq_state = RQ_DONE
             return True
         return False
 
+    cdef void count_local_request(self, uint64_t n) noexcept:
+        """Request bytes of a transaction answered without a server: received from the client
+        all the same (frontend ``bin``, the log's bytes, ``dontlognull``), as HAProxy counts them."""
+        self.rq_bytes_txn += n
+        self.fe.cnt.bytes_in += n
+        self.li.cnt.bytes_in += n
+        if self.be is not None:
+            self.be.cnt.bytes_in += n
+
     cdef void run_service(self, BackendRt be, uint32_t head_len) noexcept:
         """Hand the request to the Python service of the backend (the stats page)."""
         self.be = be
         be.cnt.intercepted += 1
+        self.svc_label = "<STATS>"
         self.run_service_cb(be.service_cb, head_len)
 
     cdef void run_service_cb(self, object cb, uint32_t head_len) noexcept:
@@ -1401,11 +1420,14 @@ cdef class HttpStream(Stream):
             page = DEFAULT_ERRORS[500]
         self.fe.cnt.intercepted += 1
         self.rq_fwd = head_len + (<uint32_t>cl if cl > 0 else 0)
+        self.count_local_request(self.rq_fwd)
         self.rq_state = RQ_DONE
         try:
             status = int(page[9:12])
         except Exception:
             status = 200
+        if status < 500:
+            self.txf |= TX_SERVICE
         self.send_local(page, status, 1)
 
     # -- server connection (Stream hooks) ----------------------------------------------------
@@ -1573,8 +1595,7 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
     cdef int64_t ti = <int64_t>(start - s.t_accept)
     cdef int64_t tq = <int64_t>(s.t_req_head - start) if s.t_req_head >= start and s.nreq else -1
     cdef int held = 1 if s.srv_assigned else 0
-    cdef bint service = (s.txf & TX_LOCAL) and s.srv is None and s.be is not None \
-        and s.be.service_cb is not None and s.status < 500
+    cdef bint service = (s.txf & TX_SERVICE) != 0
     if s.txf & TX_LOGGED:
         return
     s.txf |= TX_LOGGED
@@ -1586,7 +1607,7 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
             "frontend": s.fe.name,
             "listener": s.li.name,
             "backend": s.be.name if s.be is not None else s.fe.name,
-            "server": "<STATS>" if service else (
+            "server": s.svc_label if service else (
                 s.srv.name if s.srv is not None and s.srv_seen else "<NOSRV>"),
             "Ti": ti, "TR": tq, "Tw": 0 if service else s.tw, "Tc": 0 if service else s.tc,
             "Tr": 0 if service else s.tr, "Ta": tt - ti, "Tt": tt,

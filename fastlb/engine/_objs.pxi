@@ -223,6 +223,8 @@ cdef class FrontendRt:
     cdef list req_captures              # [(lower-case name, max length)] of "capture request header"
     cdef list rsp_captures
     cdef uint64_t inspect_delay         # tcp-request inspect-delay (ms), 0 = none
+    cdef bytes service_uri              # "stats enable" on the frontend: requests under this path...
+    cdef object service_cb              # ...are answered by callable(request: dict) -> bytes
 
 
 cdef class Listener(Handler):

@@ -647,11 +647,12 @@ cdef int apply_request_rule(HttpStream h, RuleRt r):
         return RULES_ANSWERED
     if r.kind == R_USE_SERVICE:
         cb = h.w.services.get(r.service)
-        h.fe.cnt.intercepted += 1
         if cb is None:
+            h.fe.cnt.intercepted += 1
             h.take_request_locally(head_len)
             h.send_error(500, 1)
         else:
+            h.svc_label = "<PROMEX>" if r.service == "prometheus-exporter" else f"<{r.service.upper()}>"
             h.run_service_cb(cb, head_len)
         return RULES_ANSWERED
     if r.kind in (R_SET_PATH, R_SET_QUERY, R_SET_URI, R_SET_METHOD):

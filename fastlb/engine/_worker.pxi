@@ -144,6 +144,17 @@ cdef class Worker:
         be.service_uri = uri_prefix
         be.service_cb = cb
 
+    def set_frontend_service(self, str frontend, bytes uri_prefix, cb):
+        """Serve requests of `frontend` whose path starts with `uri_prefix` by calling `cb` once
+        the frontend's http-request rules ran, before routing (``stats enable`` on a frontend)."""
+        cdef FrontendRt fe
+        for fe in self.frontends:
+            if fe.name == frontend:
+                fe.service_uri = uri_prefix
+                fe.service_cb = cb
+                return
+        raise KeyError(frontend)
+
     def soft_stop(self, on_idle_exit=None):
         """Stop accepting (close listeners) and call `on_idle_exit` once no stream is left."""
         cdef Listener l

@@ -1,7 +1,8 @@
-"""The statistics page service: ``stats enable`` on a proxy with a backend part.
+"""The statistics page service: ``stats enable`` on any proxy.
 
-Requests routed to such a backend whose path starts with the ``stats uri`` are answered here (the
-engine's backend service hook). What follows the URI selects the output, as in HAProxy:
+Requests whose path starts with the ``stats uri`` are answered here: those of a frontend (or
+``listen``) once its http-request rules ran, those routed to a backend-only proxy otherwise (the
+engine's frontend and backend service hooks). What follows the URI selects the output, as in HAProxy:
   <uri>                  the HTML page (refreshes itself with ``stats refresh``)
   <uri>;csv, <uri>;json  HAProxy 2.6's CSV and typed JSON exports
   <uri>;norefresh        the page without its refresh
@@ -74,10 +75,10 @@ class StatsPage:
 
     def __call__(self, request: dict) -> bytes:
         target = request.get("target", b"").decode("latin-1")
-        path, _, query = target.partition("?")
-        if not path.startswith(self.uri):
+        if not target.startswith(self.uri):  # the URI may hold a query part ("/haproxy?stats")
             return http_response(404, b"Not Found\n")
-        rest = unquote(path[len(self.uri):])
+        rest, _, query = target[len(self.uri):].partition("?")
+        rest = unquote(rest)
         if not self.authorized(request):
             return unauthorized(self.settings.realm or "HAProxy Statistics")
         opts: dict[str, str] = {}
@@ -145,15 +146,21 @@ class StatsPage:
 
 def install_stats_pages(worker: Any, plan: Any, shm: Any, rates: RateTracker,
                         metrics_factory: Callable[[], Callable[[dict], bytes]] | None = None) -> list[str]:
-    """Register the page of every proxy with ``stats enable`` and a backend part on `worker`
-    (engine ``set_backend_service``). Returns the names of the backends served."""
+    """Register the page of every proxy with ``stats enable`` on `worker`. As in HAProxy, a proxy
+    that has a frontend part (``frontend``, ``listen``) answers under its URI once its frontend
+    http-request rules ran, before any routing; a ``backend`` answers the requests routed to it.
+    Returns the names of the proxies served."""
     served = []
-    for be in plan.backends:
-        st = be.conf.stats
-        if st is None or not st.enabled:
+    for proxy in plan.config.proxies:
+        st = proxy.stats
+        if proxy.disabled or st is None or not st.enabled:
             continue
-        page = StatsPage(plan, shm, be.conf, rates, metrics_factory() if metrics_factory else None)
-        worker.set_backend_service(be.name, st.uri.encode(), page)
-        served.append(be.name)
+        page = StatsPage(plan, shm, proxy, rates, metrics_factory() if metrics_factory else None)
+        if proxy.has_frontend and plan.frontend(proxy.name) is not None:
+            worker.set_frontend_service(proxy.name, st.uri.encode(), page)
+        elif proxy.has_backend and plan.backend(proxy.name) is not None:
+            worker.set_backend_service(proxy.name, st.uri.encode(), page)
+        else:
+            continue
+        served.append(proxy.name)
     return served
-

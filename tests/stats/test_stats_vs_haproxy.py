@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -54,3 +55,54 @@ def test_csv_and_json_like_haproxy(stack):
 def _shape(row: list[dict]) -> list[tuple]:
     return [(f["objType"], f["field"]["pos"], f["field"]["name"], tuple(f["tags"].items()), f["value"]["type"])
             for f in row]
+
+
+FRONTEND_ONLY = """
+global
+    log 127.0.0.1:{syslog} local0
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{p0}
+    stats enable
+    stats uri /s
+    default_backend be
+frontend bare
+    bind 127.0.0.1:{p1}
+    stats enable
+backend be
+    server s1 127.0.0.1:{b0}
+"""
+
+
+def frontend_only(stack, syslog, cmd=None) -> tuple[list, list[str]]:
+    _, v = stack.start(FRONTEND_ONLY, backends=1, cmd=cmd, wait=1, syslog=syslog.port)
+    syslog.messages.clear()
+    answers = []
+    for port, target in ((v["p0"], "/s;csv"), (v["p0"], "/other"), (v["p1"], "/haproxy?stats;csv"),
+                         (v["p1"], "/x")):
+        status, headers, body = http(port, target=target)
+        answers.append((status, headers.get("content-type"),
+                        body.decode().split("\n", 1)[0] if status == 200 and target.endswith("csv") else ""))
+    lines = [m.decode() for m in syslog.collect(4)]
+    # "fe fe/<STATS> 0/0/0/0/0 200 ... LR--": frontend, backend/server, status, termination state
+    fields = []
+    for line in lines:
+        m = re.search(r"\] (\S+) (\S+) \S+ (\d+) \d+ - - (\S{4})", line)
+        assert m, line
+        fields.append(m.groups())
+    return answers, sorted(fields)
+
+
+def test_stats_on_a_frontend_only_proxy_like_haproxy(stack, syslog):
+    ours = frontend_only(stack, syslog)
+    theirs = frontend_only(stack, syslog, [HAPROXY])
+    assert ours == theirs
+    assert ours[0][0][0] == 200 and ours[0][0][2].startswith("# pxname,svname")
+    assert ("fe", "fe/<STATS>", "200", "LR--") in ours[1]
