@@ -22,8 +22,10 @@ class Diagnostic:
     message: str
     #: HAProxy prints most messages as "parsing [file:line] : msg", server and bind ones as
     #: "[file:line] : msg" ("bracket") and preprocessor ones as "parsing [file:line]: msg"
-    #: ("directive"); this keeps the shape it uses.
-    style: Literal["parsing", "bracket", "directive"] = "parsing"
+    #: ("directive"), and what it checks once every section is read as "Parsing [file:line]: msg"
+    #: ("late", which does not count the file as one with parse errors); this keeps the shape it
+    #: uses.
+    style: Literal["parsing", "bracket", "directive", "late"] = "parsing"
 
     def render(self, pid: int | None = None) -> str:
         pid = os.getpid() if pid is None else pid
@@ -34,6 +36,8 @@ class Diagnostic:
             where = f"[{self.file}:{self.line}] : "
         elif self.style == "directive":
             where = f"parsing [{self.file}:{self.line}]: "
+        elif self.style == "late":
+            where = f"Parsing [{self.file}:{self.line}]: "
         else:
             where = f"parsing [{self.file}:{self.line}] : "
         return f"{tag:<10} ({pid}) : config : {where}{self.message}"
@@ -65,7 +69,7 @@ class LoadResult:
         pid = os.getpid() if pid is None else pid
         lines = [d.render(pid) for d in self.diagnostics if not quiet or d.level == "ALERT"]
         if not self.ok:
-            bad_files = list(dict.fromkeys(d.file for d in self.errors if d.file))
+            bad_files = list(dict.fromkeys(d.file for d in self.errors if d.file and d.style != "late"))
             for f in bad_files:
                 lines.append(
                     Diagnostic("ALERT", "", 0, f"Error(s) found in configuration file : {f}").render(pid)

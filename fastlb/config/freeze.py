@@ -202,7 +202,9 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
         if p.log_format and not p.logs and p.has_frontend:
             diags.append(
                 Diagnostic(
-                    "WARNING", "", 0, f"log format ignored for proxy '{p.name}' since it has no log address."
+                    "WARNING", "", 0,
+                    f"log format ignored for {'proxy' if p.kind == 'listen' else p.kind} '{p.name}' since it "
+                    "has no log address."
                 )
             )
         t = p.timeouts
@@ -224,11 +226,33 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
             )
 
 
+def _check_formats(state: LoaderState, proxies: list[Proxy], builders: list[ProxyBuilder]) -> None:
+    """``log-format`` and ``unique-id-format`` of every proxy that has a frontend, parsed as
+    HAProxy does once the configuration is read (one message per proxy, at the line of the
+    directive, which may be in a ``defaults`` section)."""
+    from ..logs.formats import LogFormatError, parse
+
+    for p, b in zip(proxies, builders):
+        if not p.has_frontend or p.disabled:
+            continue
+        for what, text in (("log-format", p.log_format), ("unique-id-format", p.unique_id_format)):
+            if not text:
+                continue
+            try:
+                parse(text)
+            except LogFormatError as exc:
+                file, line = b.f.get(f"{what.replace('-', '_')}_where", (p.file, p.line))
+                state.diagnostics.append(
+                    Diagnostic("ALERT", file, line, f"failed to parse {what} : {exc}", "late")
+                )
+
+
 def freeze(state: LoaderState) -> Config:
     global_ = freeze_global(state.global_)
     builders = state.proxies
     proxies = [freeze_proxy(b, global_.logs) for b in builders]
     _check_references(state, proxies, builders)
+    _check_formats(state, proxies, builders)
     userlists = []
     for ul in state.userlists:
         groups = {g: list(members) for g, members in ul["groups"].items()}

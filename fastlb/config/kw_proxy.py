@@ -109,6 +109,7 @@ def kw_log_format(ctx: Ctx, words: list[str]) -> None:
     if len(words) > 2:
         raise KeywordError("log-format expects only one argument, don't forget to escape spaces!")
     ctx.px.f["log_format"] = words[1]
+    ctx.px.f["log_format_where"] = (ctx.file, ctx.line)  # checked once the proxy is complete
 
 
 @keyword("unique-id-format", "dfl", "<format>", "format of the unique request id")
@@ -116,6 +117,7 @@ def kw_unique_id_format(ctx: Ctx, words: list[str]) -> None:
     if len(words) != 2:
         raise KeywordError("unique-id-format expects exactly one argument")
     ctx.px.f["unique_id_format"] = words[1]
+    ctx.px.f["unique_id_format_where"] = (ctx.file, ctx.line)
 
 
 @keyword("unique-id-header", "dfl", "<name>", "header carrying the unique request id")

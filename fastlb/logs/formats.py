@@ -9,7 +9,9 @@ by the logger with a few per-frontend values (``_fe_ip``...).
 
 As in HAProxy, consecutive separators collapse when the variables between them printed nothing
 (``%hr`` without captures), empty strings print ``-`` (``""`` when quoted), and numbers are never
-quoted. Sample expressions (``%[...]``) are not evaluated here: they print ``-``.
+quoted. Sample expressions (``%[...]``) compile through samples.py; those fastlb cannot evaluate
+at log time are refused when the configuration is loaded (``parse`` raises with HAProxy's
+messages, which ``fastlb -c`` prints with the file and line of the ``log-format``).
 
 JSON: ``%{+json}o`` (HAProxy 3.0's spelling) makes the line a JSON object instead; a variable may
 be named with ``%(name)var``, otherwise it gets a default name (``client_ip`` for ``%ci``...).
@@ -23,6 +25,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .samples import HELPERS, SampleError, compile_sample
 
 TCPLOG_FORMAT = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
 HTTPLOG_FORMAT = ("%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc "
@@ -223,6 +227,7 @@ _ENV = {
     "_sa": split_addr, "_dms": date_ms, "_dgmt": date_gmt, "_dloc": date_local, "_s": _s, "_q": _q, "_e": _e,
     "_x_ip": _x_ip, "_caps": _caps, "_rp": _req_parts, "_td": _td, "_path_only": _path_only, "_query": _query,
     "_json": json.dumps,
+    **HELPERS,
 }
 
 
@@ -232,6 +237,8 @@ class Node:
     text: str = ""
     flags: frozenset[str] = frozenset()
     name: str | None = None  # %(name)var
+    code: str = ""           # sample expressions: the compiled Python expression...
+    skind: str = ""          # ...and its output kind (see VARIABLES)
 
 
 def parse(fmt: str) -> list[Node]:
@@ -278,7 +285,7 @@ def parse(fmt: str) -> list[Node]:
         if i < n and fmt[i] == "{":
             end = fmt.find("}", i)
             if end < 0:
-                raise LogFormatError(f"missing '}}' in log-format at position {i}")
+                raise LogFormatError(f"truncated line after '{fmt[i + 1:]}'.")
             for flag in fmt[i + 1:end].split(","):
                 flag = flag.strip()
                 if flag.startswith("+"):
@@ -289,21 +296,23 @@ def parse(fmt: str) -> list[Node]:
         if i < n and fmt[i] == "[":
             end = fmt.find("]", i)
             if end < 0:
-                raise LogFormatError("missing ']' in log-format sample expression")
+                raise LogFormatError(f"missing ']' after '{fmt[i + 1:]}'.")
+            try:
+                code, skind = compile_sample(fmt[i + 1:end], fmt[i + 1:])
+            except SampleError as exc:
+                raise LogFormatError(str(exc)) from None
             flush()
-            nodes.append(Node("var", "[" + fmt[i + 1:end] + "]", frozenset(flags), name))
+            nodes.append(Node("var", "[" + fmt[i + 1:end] + "]", frozenset(flags), name, code, skind))
             i = end + 1
             continue
         j = i
-        while j < n and (fmt[j].isalnum() or fmt[j] == "_"):
+        while j < n and fmt[j].isalnum():
             j += 1
         var = fmt[i:j]
-        # longest known variable name wins (%trg before %tr before %t), the rest is literal text
-        while var and var not in VARIABLES and var != "o":
-            var = var[:-1]
-        if not var:
-            raise LogFormatError(f"unknown log-format variable '%{fmt[i:j]}'")
-        i += len(var)
+        if var not in VARIABLES and var != "o":
+            raise LogFormatError(f"no such format variable '{var}'. If you wanted to emit the '%' character "
+                                 "verbatim, you need to use '%%'.")
+        i = j
         if var == "o":
             global_flags = flags
             continue
@@ -316,13 +325,14 @@ def parse(fmt: str) -> list[Node]:
 def _var_expr(node: Node) -> tuple[str, str]:
     """(Python expression producing the printed text, kind)."""
     if node.text.startswith("["):
-        return ("'\"-\"'" if "Q" in node.flags else "'-'"), "str"
-    _, kind, expr = VARIABLES[node.text]
+        kind, expr = node.skind, node.code
+    else:
+        _, kind, expr = VARIABLES[node.text]
     flags = node.flags
     if kind == "num":
         if "X" in flags:
             return f"('%X' % int({expr}) if str({expr}).lstrip('-').isdigit() else str({expr}))", kind
-        return f"str({expr})", kind
+        return (f"_s({expr})" if node.code else f"str({expr})"), kind
     if kind == "raw":
         return f"({expr})", kind
     if kind == "date":  # dates are never quoted either
@@ -386,10 +396,9 @@ def _compile_json(nodes: list[Node], env: dict) -> Callable[[dict], str]:
         if node.kind != "var":
             continue
         if node.text.startswith("["):
-            key = node.name or node.text
-            items.append(f"    d[{key!r}] = None")
-            continue
-        default_name, kind, expr = VARIABLES[node.text]
+            default_name, kind, expr = node.text, node.skind, node.code
+        else:
+            default_name, kind, expr = VARIABLES[node.text]
         key = node.name or default_name
         if kind == "num":
             items.append(f"    v = {expr}\n    d[{key!r}] = int(v) if str(v).lstrip('-').isdigit() else v")

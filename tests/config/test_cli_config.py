@@ -123,3 +123,51 @@ def test_haproxy_also_accepts_the_uncommented_examples(tmp_path):
     )
     assert p.returncode == 0, p.stderr
     assert "Configuration file is valid" in p.stdout
+
+
+LOG_FORMATS = {
+    "%zz": "no such format variable 'zz'",
+    "%ci %ciX": "no such format variable 'ciX'",
+    "%[nosuch]": "unknown fetch method 'nosuch'",
+    "%{+Q": "truncated line after '+Q'",
+    "%[src": "missing ']' after 'src'",
+    "%[req.hdr(host)] %ci": "needs 'HTTP request headers' which is not available here",
+    "%[src,nosuch(3)]": "unknown converter 'nosuch'",
+}
+
+
+def _alerts(text: str) -> list[str]:
+    return [re.sub(r"^\[ALERT\] +\(\d+\) : ", "", x) for x in text.splitlines() if x.startswith("[ALERT]")]
+
+
+def test_log_format_checked_at_load_like_haproxy(fastlb, tmp_path):
+    """A bad log-format (in a frontend, or in defaults: one message per frontend inheriting it)
+    fails ``fastlb -c`` with the file:line and message of ``haproxy -c``."""
+    haproxy = "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
+    good = tmp_path / "good.cfg"
+    good.write_text(DEFAULTS + 'frontend fe\n    bind 127.0.0.1:8000\n    log-format "%ci %[src] '
+                    '%{+Q}[capture.req.hdr(0),lower] %[src,ipmask(24)] %[status] %[unique-id]"\n'
+                    "    capture request header Host len 20\n    default_backend be\n"
+                    "backend be\n    server s1 127.0.0.1:9\n")
+    p = run(fastlb, "-c", "-f", str(good))
+    assert p.returncode == 0 and p.stdout == "Configuration file is valid\n", p.stderr
+    for fmt, words in LOG_FORMATS.items():
+        for in_defaults in (False, True):
+            cfg = tmp_path / "lf.cfg"
+            lf = f'    log-format "{fmt}"\n'
+            cfg.write_text(
+                DEFAULTS + (lf if in_defaults else "")
+                + "frontend fe\n    bind 127.0.0.1:8000\n" + ("" if in_defaults else lf) + "    default_backend be\n"
+                + "frontend fe2\n    bind 127.0.0.1:8000\n    default_backend be\nbackend be\n    server s1 127.0.0.1:9\n"
+            )
+            p = run(fastlb, "-c", "-f", str(cfg))
+            assert p.returncode == 1 and p.stdout == "", (fmt, p.stderr)
+            ours = _alerts(p.stderr)
+            line = 6 if in_defaults else 8
+            expect = f"config : Parsing [{cfg}:{line}]: failed to parse log-format : "
+            assert len([x for x in ours if x.startswith(expect) and words in x]) == (2 if in_defaults else 1), ours
+            assert ours[-1] == "config : Fatal errors found in configuration."
+            if haproxy:
+                h = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30,
+                                   check=False)
+                assert ours == _alerts(h.stdout + h.stderr), fmt

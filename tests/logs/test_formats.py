@@ -39,7 +39,7 @@ def test_clf_quotes_strings_not_numbers_nor_dates():
 def test_variables_flags_and_escapes():
     fmt = compile_format(r"%HM %HP %HQ %HV %{+X}Ts %{+Q}b %{+E}r %Td 100%% %[src] a\ b", pid=7)
     out = fmt(dict(FIELDS, request=b'GET /p"]?q=1 HTTP/1.1'))
-    assert out == ('GET /p"] ?q=1 HTTP/1.1 ' + f"{US // 1_000_000:X}" + ' "be" GET /p\\"\\]?q=1 HTTP/1.1 0 100% - a b')
+    assert out == ('GET /p"] ?q=1 HTTP/1.1 ' + f"{US // 1_000_000:X}" + ' "be" GET /p\\"\\]?q=1 HTTP/1.1 0 100% 127.0.0.1 a b')
 
 
 def test_json_format_with_names_and_defaults():
