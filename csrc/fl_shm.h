@@ -116,8 +116,15 @@ typedef struct fl_shm_header {
     uint64_t start_time;      /* unix time the master started */
     uint32_t nb_backends;     /* fl_be_info entries (backends, by plan index) */
     uint32_t pad0;
-    uint64_t pad1[7];
+    uint64_t uniq_id;         /* HAProxy's global request/session counter (%rt), every worker adds */
+    uint64_t pad1[6];
 } fl_shm_header_t;
+
+/* The next process-wide request number (one atomic add; only streams that log or need an id). */
+static inline uint64_t fl_shm_next_uniq_id(void *base)
+{
+    return __atomic_fetch_add(&((fl_shm_header_t *)base)->uniq_id, 1, __ATOMIC_RELAXED);
+}
 
 /* fl_srv_info.flags */
 #define FL_SRVI_VALID 0x001u     /* the record was written */
@@ -170,9 +177,15 @@ typedef struct fl_be_info {
     uint64_t down_time_ms;    /* total time spent DOWN before down_since_ms */
 } fl_be_info_t;
 
+/* What each worker publishes about itself (written by that worker only; a cache line each). */
+typedef struct fl_worker_state {
+    uint64_t cur_conn;        /* connections this worker holds now (HAProxy's actconn is the sum) */
+    uint64_t pad[7];
+} fl_worker_state_t;
+
 /* Segment layout:
  *   header | fl_srv_state[nb_servers] | fl_px_state[nb_proxies] | fl_counters[nb_workers][nb_counters]
- *          | fl_srv_info[nb_servers] | fl_be_info[nb_backends] */
+ *          | fl_srv_info[nb_servers] | fl_be_info[nb_backends] | fl_worker_state[nb_workers] */
 static inline fl_srv_state_t *fl_shm_servers(void *base)
 {
     return (fl_srv_state_t *)((char *)base + sizeof(fl_shm_header_t));
@@ -203,13 +216,31 @@ static inline fl_be_info_t *fl_shm_be_info(void *base)
     return (fl_be_info_t *)(fl_shm_srv_info(base) + h->nb_servers);
 }
 
+static inline fl_worker_state_t *fl_shm_workers(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    return (fl_worker_state_t *)(fl_shm_be_info(base) + h->nb_backends);
+}
+
+/* Connections of every worker (HAProxy's process-wide actconn). */
+static inline uint64_t fl_shm_total_conn(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    fl_worker_state_t *w = fl_shm_workers(base);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < h->nb_workers; i++)
+        total += __atomic_load_n(&w[i].cur_conn, __ATOMIC_RELAXED);
+    return total;
+}
+
 static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies,
                                    uint32_t nb_counters, uint32_t nb_backends)
 {
     return sizeof(fl_shm_header_t) + (uint64_t)nb_servers * sizeof(fl_srv_state_t) +
            (uint64_t)nb_proxies * sizeof(fl_px_state_t) +
            (uint64_t)nb_workers * nb_counters * sizeof(fl_counters_t) +
-           (uint64_t)nb_servers * sizeof(fl_srv_info_t) + (uint64_t)nb_backends * sizeof(fl_be_info_t);
+           (uint64_t)nb_servers * sizeof(fl_srv_info_t) + (uint64_t)nb_backends * sizeof(fl_be_info_t) +
+           (uint64_t)nb_workers * sizeof(fl_worker_state_t);
 }
 
 /* Sequence-counter protocol of fl_srv_info / fl_be_info (one writer, the master). */

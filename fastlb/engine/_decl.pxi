@@ -271,6 +271,11 @@ cdef extern from "fl_shm.h" nogil:
         uint64_t last_change_ms
         uint64_t down_since_ms
         uint64_t down_time_ms
+    ctypedef struct fl_worker_state_t:
+        uint64_t cur_conn
+    fl_worker_state_t *fl_shm_workers(void *base)
+    uint64_t fl_shm_total_conn(void *base)
+    uint64_t fl_shm_next_uniq_id(void *base)
     fl_srv_state_t *fl_shm_servers(void *base)
     fl_px_state_t *fl_shm_proxies(void *base)
     fl_counters_t *fl_shm_counters(void *base, uint32_t worker)

@@ -102,6 +102,7 @@ cdef class HttpStream(Stream):
     cdef uint32_t svc_head_len
     cdef object svc_cb
     cdef str svc_label             # log's server name of a service answer: <STATS>, <PROMEX>
+    cdef object unique_id          # unique-id-header: this request's id (str), else None
     cdef char ck_req               # request cookie state for the log (N/I/D/V)
     cdef char ck_rsp               # response cookie action for the log (N/I/R/P)
     cdef ServerRt ck_srv           # server named by the request's cookie
@@ -319,6 +320,13 @@ cdef class HttpStream(Stream):
         self.status = 0
         self.tr = -1
         self.rq_bytes_txn = 0
+        if fe.log_on or fe.uid_cb is not None:  # HAProxy's uniq_id (%rt), process-wide
+            self.req_id = fl_shm_next_uniq_id(w.shm_base)
+        self.srv_qpos = 0
+        self.be_qpos = 0
+        self.redispatched = 0
+        self.bsrc = None
+        self.unique_id = None
         fe.cnt.cum_req += 1
         w.global_cnt.cum_req += 1
         if fe.log_on and w.log_cb is not None:
@@ -455,6 +463,10 @@ cdef class HttpStream(Stream):
         cdef list parts = []
         if xff is not None and self.want_xff(xff):
             parts.append(xff.line_start + self.client_ip_bytes() + b"\r\n")
+        if self.fe.uid_header is not None:
+            self.unique_id = self.make_unique_id()
+            if self.unique_id is not None:
+                parts.append(self.fe.uid_header + (<str>self.unique_id).encode("latin-1", "replace") + b"\r\n")
         if not (self.txf & TX_SRV_KA) and not (self.txf & TX_UPGRADE):
             need_close_hdr = 1
         # deletions, last header first
@@ -476,6 +488,18 @@ cdef class HttpStream(Stream):
         self.rq_fwd = head_len
         self.rq_bytes_txn = head_len
         return True
+
+    cdef object make_unique_id(self):
+        """The request's unique id (unique-id-format, computed by the frontend's Python callback
+        from the fields known when the request arrives)."""
+        try:
+            return self.fe.uid_cb({
+                "client": sockaddr_text(<sockaddr *>&self.caddr), "accept_us": self.t_accept_wall_us,
+                "frontend": self.fe.name, "backend": self.be.name if self.be is not None else self.fe.name,
+                "req_counter": self.req_id, "Ti": <int64_t>((self.t_req_start or self.t_accept) - self.t_accept),
+            })
+        except Exception:
+            return None
 
     cdef bint want_xff(self, XffConf xff) noexcept:
         cdef int i
@@ -1449,6 +1473,8 @@ cdef class HttpStream(Stream):
                 self.t_connected = self.w.now
                 self.txf |= TX_REUSED
                 s.cnt.connect_reuse += 1
+                if self.fe.want_bsrc:
+                    self.note_bsrc(ep.fd)
                 self.on_connected()
                 return
         Stream.connect_server(self)
@@ -1616,12 +1642,15 @@ cdef void log_http(Worker w, HttpStream s) noexcept:
                           else len(s.local_rsp),
             "bytes_in": s.rq_bytes_txn,
             "termination": "LR" if service else chr(s.term_cause) + chr(s.term_state),
-            "actconn": w.cur_conn, "feconn": s.fe.cur_conn,
+            "actconn": fl_shm_total_conn(w.shm_base), "feconn": s.fe.cur_conn,
             "beconn": (s.be.cur_conn - held) if s.be is not None else 0,
             "srv_conn": (s.srv.cur_conn - held) if s.srv is not None else 0,
             "retries": (s.be.retries - s.tries_left) if s.be is not None and not service else 0,
             "request": s.req_line,
             "cookie_flags": chr(s.ck_req or 45) + chr(s.ck_rsp or 45),
+            "redispatched": s.redispatched,
+            "srv_queue": s.srv_qpos, "backend_queue": s.be_qpos,
+            "bsrc": s.bsrc, "req_counter": s.req_id, "unique_id": s.unique_id,
             "req_captures": s.captures,
             "rsp_captures": s.rsp_captures,
         })

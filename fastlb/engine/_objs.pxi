@@ -85,6 +85,7 @@ cdef class ServerRt:
     cdef fl_counters_t *cnt
     cdef sockaddr_storage addr
     cdef socklen_t addrlen
+    cdef uint32_t queue_idx           # streams taken from the queue so far (logs' %sq)
     cdef int port_from_client         # 1: no port given, use the client's destination port
     cdef int port_offset              # +N / -N relative to the client's destination port
     cdef uint32_t addr_gen_seen
@@ -129,6 +130,7 @@ cdef class BackendRt:
     cdef readonly int id
     cdef readonly int http               # mode http
     cdef list servers                    # ServerRt, in configuration order
+    cdef uint32_t queue_idx              # streams taken from the backend queue so far (logs' %bq)
     cdef list active                     # usable non-backup servers, rebuilt on state changes
     cdef list backups
     cdef int allbackups
@@ -225,6 +227,9 @@ cdef class FrontendRt:
     cdef uint64_t inspect_delay         # tcp-request inspect-delay (ms), 0 = none
     cdef bytes service_uri              # "stats enable" on the frontend: requests under this path...
     cdef object service_cb              # ...are answered by callable(request: dict) -> bytes
+    cdef bint want_bsrc                 # logs print %bi/%bp: note server connections' source
+    cdef object uid_cb                  # unique-id-header: callable(fields) -> unique id (str)
+    cdef bytes uid_header               # b"<unique-id-header>: "
 
 
 cdef class Listener(Handler):

@@ -635,13 +635,13 @@ cdef int apply_request_rule(HttpStream h, RuleRt r):
         return RULES_ANSWERED
     if r.kind == R_RETURN or r.kind == R_AUTH:
         h.fe.cnt.intercepted += 1
-        if r.kind == R_AUTH:
-            h.set_term(b'P', b'R')
+        h.set_term(b'P' if r.kind == R_AUTH else b'L', b'R')  # HAProxy: "return" is a local answer
         h.take_request_locally(head_len)
         h.send_local(r.page, r.code, 1)
         return RULES_ANSWERED
     if r.kind == R_REDIRECT:
         h.fe.cnt.intercepted += 1
+        h.set_term(b'L', b'R')
         h.take_request_locally(head_len)
         h.send_local(redirect_response(h, r), r.code, 1)
         return RULES_ANSWERED

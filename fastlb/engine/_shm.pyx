@@ -247,6 +247,10 @@ cdef class SharedState:
         r.down_time_ms = down_time_ms
         fl_seq_write_end(&r.seq)
 
+    def total_connections(self):
+        """Connections held by every worker now (HAProxy's actconn)."""
+        return fl_shm_total_conn(self.base)
+
     def counters(self, uint32_t worker, uint32_t slot):
         """One worker's counters for one object, as a dict."""
         if worker >= self.nb_workers or slot >= self.nb_counters:

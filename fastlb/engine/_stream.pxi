@@ -85,6 +85,12 @@ cdef class Stream(Handler):
     cdef int persistent            # server chosen by persistence (cookie/hash): queue on it
     cdef bint direct               # chosen by a cookie or a stick table (HAProxy's SF_DIRECT)
     cdef int queued                # 1: in srv.queue, 2: in be.queue
+    cdef uint32_t q_idx_at         # queue's queue_idx when this stream entered it, minus one
+    cdef uint32_t srv_qpos         # %sq: streams served from the server queue while this one waited
+    cdef uint32_t be_qpos          # %bq: same for the backend queue
+    cdef int redispatched          # sent to another server after a failed connection
+    cdef uint64_t req_id           # HAProxy's uniq_id (%rt)
+    cdef object bsrc               # "ip:port" of the server connection's source (%bi/%bp), or None
     cdef uint64_t t_accept         # monotonic ms
     cdef uint64_t t_accept_wall_us # wall clock µs (log date)
     cdef uint64_t t_queue_start
@@ -228,6 +234,7 @@ cdef class Stream(Handler):
                 self.on_connect_error()
                 return
             s.queue.append(self)
+            self.q_idx_at = s.queue_idx - 1
             self.queued = 1
             s.cnt.cur_queue = len(s.queue)
             if s.cnt.cur_queue > s.cnt.max_queue:
@@ -241,6 +248,7 @@ cdef class Stream(Handler):
     cdef void enqueue_backend(self) noexcept:
         cdef BackendRt be = self.be
         be.queue.append(self)
+        self.q_idx_at = be.queue_idx - 1
         self.queued = 2
         be.cnt.cur_queue = len(be.queue)
         if be.cnt.cur_queue > be.cnt.max_queue:
@@ -263,18 +271,18 @@ cdef class Stream(Handler):
         self.connect_server()
 
     cdef void unqueue(self) noexcept:
+        """Leave the queue (served, timed out or aborted), counting as HAProxy the streams that
+        were served from it meanwhile (the log's %sq/%bq; 1 for a stream served at once)."""
         if self.queued == 1:
-            try:
+            if self in self.srv.queue:
                 self.srv.queue.remove(self)
-            except ValueError:
-                pass
             self.srv.cnt.cur_queue = len(self.srv.queue)
+            self.srv_qpos += self.srv.queue_idx - self.q_idx_at
         elif self.queued == 2:
-            try:
+            if self in self.be.queue:
                 self.be.queue.remove(self)
-            except ValueError:
-                pass
             self.be.cnt.cur_queue = len(self.be.queue)
+            self.be_qpos += self.be.queue_idx - self.q_idx_at
         self.queued = 0
 
     # -- connecting --------------------------------------------------------------------------
@@ -326,6 +334,12 @@ cdef class Stream(Handler):
         self.exp_conn = self.w.now + self.be.t_connect if self.be.t_connect else 0
         self.update_expire()
 
+    cdef void note_bsrc(self, int fd) noexcept:
+        cdef sockaddr_in6 a
+        cdef socklen_t alen = sizeof(a)
+        if getsockname(fd, <sockaddr *>&a, &alen) == 0:
+            self.bsrc = sockaddr_text(<sockaddr *>&a)
+
     cdef int client_dst_port(self) noexcept:
         cdef sockaddr_in6 a
         cdef socklen_t alen = sizeof(a)
@@ -350,6 +364,8 @@ cdef class Stream(Handler):
             self.connect_failed(err)
             return False
         ep.flags &= ~EP_CONNECTING
+        if self.fe.want_bsrc:
+            self.note_bsrc(ep.fd)
         ep.flags |= EP_CAN_WRITE
         self.w.after_send(ep)            # established: back to watching input only
         self.state = ST_ESTABLISHED
@@ -395,6 +411,7 @@ cdef class Stream(Handler):
                 self.direct = 0
                 self.be.cnt.redispatches += 1
                 s.cnt.redispatches += 1
+                self.redispatched = 1
                 self.assign_server()
                 return
             # same server again after min(timeout connect, 1s), as HAProxy does

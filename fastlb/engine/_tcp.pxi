@@ -361,6 +361,8 @@ cdef class TcpStream(Stream):
 cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, socklen_t plen) noexcept:
     cdef TcpStream s = TcpStream()
     init_stream(s, w, l, fd, peer, plen)
+    if l.fe.log_on:
+        s.req_id = fl_shm_next_uniq_id(w.shm_base)  # HAProxy's uniq_id (%rt), process-wide
     s.c2s.pipe_r = -1
     s.c2s.pipe_w = -1
     s.s2c.pipe_r = -1

@@ -40,6 +40,7 @@ cdef class Worker:
     cdef fl_counters_t global_cnt         # process-wide counters (show info)
     cdef readonly int worker_index
     cdef readonly int cur_conn
+    cdef fl_worker_state_t *wstate        # this worker's entry in shared memory (cur_conn)
     cdef int maxconn                      # this worker's share of global maxconn (0 = none)
     cdef readonly int stopping            # soft stop: listeners closed, finish streams
     cdef uint64_t state_gen_seen
@@ -88,6 +89,7 @@ cdef class Worker:
         cdef unsigned char[::1] view = shm
         self.shm_base = <char *>&view[0]
         self.counters = fl_shm_counters(self.shm_base, worker_index)
+        self.wstate = fl_shm_workers(self.shm_base) + worker_index
         self.log_cb = None
         self.services = {}
         self.userlists = {ul.name: {u.name: (u.password, u.insecure) for u in ul.users}
@@ -143,6 +145,19 @@ cdef class Worker:
         cdef BackendRt be = self.backends_by_name[backend]
         be.service_uri = uri_prefix
         be.service_cb = cb
+
+    def set_frontend_log_options(self, str frontend, bint want_bsrc=False, uid_cb=None, uid_header=None):
+        """What the logs of `frontend` need besides the usual fields: the source address of server
+        connections (%bi/%bp: one getsockname() per connection), and a unique id generated per
+        request by `uid_cb(fields) -> str` and sent in the `uid_header` request header."""
+        cdef FrontendRt fe
+        for fe in self.frontends:
+            if fe.name == frontend:
+                fe.want_bsrc = want_bsrc
+                fe.uid_cb = uid_cb
+                fe.uid_header = (uid_header.encode("latin-1") + b": ") if uid_header else None
+                return
+        raise KeyError(frontend)
 
     def set_frontend_service(self, str frontend, bytes uri_prefix, cb):
         """Serve requests of `frontend` whose path starts with `uri_prefix` by calling `cb` once
@@ -419,6 +434,7 @@ cdef class Worker:
     cdef inline void stream_opened(self, Listener l) noexcept:
         cdef FrontendRt fe = l.fe
         self.cur_conn += 1
+        self.wstate.cur_conn = self.cur_conn
         fe.cur_conn += 1
         l.cur_conn += 1
         self.streams_total += 1
@@ -433,6 +449,7 @@ cdef class Worker:
         cdef FrontendRt fe = l.fe
         cdef Listener x
         self.cur_conn -= 1
+        self.wstate.cur_conn = self.cur_conn
         fe.cur_conn -= 1
         l.cur_conn -= 1
         fe.cnt.cur_sess = fe.cur_conn
@@ -465,8 +482,12 @@ cdef class Worker:
             usable = s.is_usable()
             if s.queue and (usable or persist_ok(s, be.persist)):
                 st = <Stream>s.queue.pop(0)
+                st.unqueue()
+                s.queue_idx += 1
             elif be.queue and usable:
                 st = <Stream>be.queue.pop(0)
+                st.unqueue()
+                be.queue_idx += 1
             else:
                 return
             st.leave_queue(s)
@@ -503,10 +524,13 @@ cdef class Worker:
                 "termination": chr(s.term_cause) + chr(s.term_state),
                 # called after end_accounting(): this stream no longer counts in cur_conn, while
                 # HAProxy's actconn/feconn still include it and its beconn/srv_conn do not
-                "actconn": self.cur_conn + 1, "feconn": s.fe.cur_conn + 1,
+                "actconn": fl_shm_total_conn(self.shm_base) + 1, "feconn": s.fe.cur_conn + 1,
                 "beconn": s.be.cur_conn if s.be is not None else 0,
                 "srv_conn": s.srv.cur_conn if s.srv is not None else 0,
                 "retries": (s.be.retries - s.tries_left) if s.be is not None else 0,
+                "redispatched": s.redispatched,
+                "srv_queue": s.srv_qpos, "backend_queue": s.be_qpos,
+                "bsrc": s.bsrc, "req_counter": s.req_id,
             })
         except Exception:
             pass

@@ -45,8 +45,7 @@ def emit_log(plan: Any, level: int, message: str, proxy: Any = None) -> None:
     hostname = None if g.log_send_hostname is None else (g.log_send_hostname or socket.gethostname())
     text = message.rstrip("\n")
     for t in _targets_of(logs):
-        # HAProxy terminates these lines with a newline; stream targets add their own
-        t.emit(level, text if t.sender.newline else text + "\n", tag=tag, pid=os.getpid(), hostname=hostname)
+        t.emit(level, text, tag=tag, pid=os.getpid(), hostname=hostname)  # newline-terminated by emit
 
 
 class Reporter:

@@ -144,8 +144,8 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "fp": ("frontend_port", "num", "f.get('_fe_port', '-')"),
     "si": ("server_ip", "ip", "f.get('_srv_ip', '-')"),
     "sp": ("server_port", "num", "f.get('_srv_port', '-')"),
-    "bi": ("backend_source_ip", "ip", "'-'"),
-    "bp": ("backend_source_port", "num", "'-'"),
+    "bi": ("backend_source_ip", "ip", "_sa(f.get('bsrc') or '-')[0]"),
+    "bp": ("backend_source_port", "num", "_sa(f.get('bsrc') or '-')[1]"),
     "f": ("frontend_name", "str", "f['frontend']"),
     "ft": ("frontend_name_transport", "str", "f['frontend']"),
     "b": ("backend_name", "str", "f['backend']"),
@@ -183,8 +183,8 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "fc": ("feconn", "num", "f['feconn']"),
     "bc": ("beconn", "num", "f['beconn']"),
     "sc": ("srv_conn", "num", "f['srv_conn']"),
-    "rc": ("retries", "num", "f['retries']"),
-    "rt": ("request_counter", "num", "f.get('_rt', 0)"),
+    "rc": ("retries", "num", "('+' if f.get('redispatched') else '') + str(f['retries'])"),
+    "rt": ("request_counter", "num", "f.get('req_counter', 0)"),
     "lc": ("log_counter", "num", "f.get('_lc', 0)"),
     "sq": ("srv_queue", "num", "f.get('srv_queue', 0)"),
     "bq": ("backend_queue", "num", "f.get('backend_queue', 0)"),
@@ -322,6 +322,11 @@ def parse(fmt: str) -> list[Node]:
     return nodes
 
 
+def uses(fmt: str, *names: str) -> bool:
+    """Whether a (valid) log format prints one of the variables `names`."""
+    return any(n.kind == "var" and n.text in names for n in parse(fmt))
+
+
 def _var_expr(node: Node) -> tuple[str, str]:
     """(Python expression producing the printed text, kind)."""
     if node.text.startswith("["):
@@ -331,7 +336,7 @@ def _var_expr(node: Node) -> tuple[str, str]:
     flags = node.flags
     if kind == "num":
         if "X" in flags:
-            return f"('%X' % int({expr}) if str({expr}).lstrip('-').isdigit() else str({expr}))", kind
+            return f"('%04X' % int({expr}) if str({expr}).lstrip('-').isdigit() else str({expr}))", kind
         return (f"_s({expr})" if node.code else f"str({expr})"), kind
     if kind == "raw":
         return f"({expr})", kind

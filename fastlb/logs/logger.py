@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .formats import CLF_FORMAT, HTTPLOG_FORMAT, TCPLOG_FORMAT, compile_format, split_addr
+from .formats import CLF_FORMAT, HTTPLOG_FORMAT, TCPLOG_FORMAT, compile_format, split_addr, uses
 from .syslog import LEVEL, Target, make_targets
 
 DEFAULT_TAG = "haproxy"  # what log parsers and syslog filters expect (``log-tag`` changes it)
@@ -35,6 +35,36 @@ def format_of(proxy: Any) -> str | None:
     return None
 
 
+def _frontend_address(fe: Any) -> tuple[str | None, int | None]:
+    """(ip, port) of a frontend with a single TCP listener (%fi/%fp), else (None, None)."""
+    listeners = [lp for lp in fe.listeners if lp.path is None and lp.fd is None]
+    if len(listeners) == 1:
+        return listeners[0].host, listeners[0].port
+    return None, None
+
+
+def unique_id_function(fe: Any, pid: int | None = None) -> Callable[[dict], str] | None:
+    """``unique-id-format`` of a frontend as ``fn(fields) -> id`` (None without one). The engine
+    calls it per request when ``unique-id-header`` is set; otherwise the logger calls it for %ID."""
+    fmt = fe.conf.unique_id_format
+    if not fmt:
+        return None
+    compiled = compile_format(fmt, hostname=socket.gethostname(), pid=os.getpid() if pid is None else pid)
+    ip, port = _frontend_address(fe)
+
+    def unique_id(f: dict) -> str:
+        if ip is not None:
+            f.setdefault("_fe_ip", ip)
+            f.setdefault("_fe_port", port)
+        return compiled(f)
+
+    return unique_id
+
+
+#: Termination causes HAProxy does not count as errors: none, and local answers ("L").
+_NOT_ERRORS = frozenset(("-", "L", ""))
+
+
 class FrontendLogger:
     """Formats and sends the traffic log line of one frontend."""
 
@@ -44,6 +74,8 @@ class FrontendLogger:
         self.name = fe.name
         self.targets = targets
         self.format = compile_format(fmt, hostname=socket.gethostname(), pid=pid)
+        wants_id = uses(fmt, "ID") or "%[unique-id" in fmt or "}[unique-id" in fmt
+        self.unique_id = unique_id_function(fe, pid) if wants_id else None
         self.dontlognull = conf.dontlognull
         self.dontlog_normal = conf.dontlog_normal
         self.separate_errors = conf.log_separate_errors
@@ -51,14 +83,20 @@ class FrontendLogger:
         self.tag = tag
         self.pid = pid
         self.counter = 0
-        listeners = [lp for lp in fe.listeners if lp.path is None and lp.fd is None]
-        self.fe_ip = listeners[0].host if len(listeners) == 1 else None
-        self.fe_port = listeners[0].port if len(listeners) == 1 else None
+        self.fe_ip, self.fe_port = _frontend_address(fe)
         self.servers = {(sp.backend, sp.name): (sp.host, sp.port) for sp in plan.servers}
 
-    def is_error(self, f: dict) -> bool:
-        term = f["termination"]
-        return (term[:1] not in ("-", "")) or f.get("status", 0) >= 500
+    @staticmethod
+    def is_error(f: dict) -> bool:
+        """HAProxy's classification (``option log-separate-errors``, ``dontlog-normal``): a
+        termination cause beyond a local answer, a redispatch, retries on a session that ended
+        normally, or an HTTP status of 500 and above."""
+        cause = f["termination"][:1]
+        if cause not in _NOT_ERRORS or f.get("redispatched"):
+            return True
+        if cause == "-" and f.get("retries", 0) > 0:
+            return True
+        return f.get("mode") == "http" and (f.get("status") or 0) >= 500
 
     def __call__(self, f: dict) -> None:
         if self.dontlognull and not f["bytes_in"]:
@@ -66,12 +104,13 @@ class FrontendLogger:
         error = self.is_error(f)
         if self.dontlog_normal and not error:
             return
-        f["_rt"] = self.counter
         f["_lc"] = self.counter
         self.counter += 1
         if self.fe_ip is not None:
             f["_fe_ip"] = self.fe_ip
             f["_fe_port"] = self.fe_port
+        if self.unique_id is not None and f.get("unique_id") is None:
+            f["unique_id"] = self.unique_id(f)
         srv = self.servers.get((f["backend"], f["server"]))
         if srv is not None:
             f["_srv_ip"], f["_srv_port"] = srv[0], srv[1] if srv[1] is not None else "-"
@@ -138,4 +177,24 @@ def emit_log(plan: Any, level: str | int, message: str) -> None:
         t.emit(lvl, message, tag=tag, pid=os.getpid(), hostname=hostname)
 
 
-__all__ = ["emit_log", "format_of", "make_log_callback", "make_loggers", "split_addr"]
+def frontend_log_options(plan: Any) -> dict[str, dict[str, Any]]:
+    """Per frontend, what the engine must collect for the logs (``Worker.set_frontend_log_options``):
+    server connection sources when the format prints %bi/%bp, and the unique id to send in the
+    ``unique-id-header``."""
+    out: dict[str, dict[str, Any]] = {}
+    for fe in plan.frontends:
+        conf = fe.conf
+        fmt = format_of(conf)
+        opts: dict[str, Any] = {}
+        if fmt and conf.logs and uses(fmt, "bi", "bp"):
+            opts["want_bsrc"] = True
+        if conf.unique_id_header and conf.unique_id_format:
+            opts["uid_cb"] = unique_id_function(fe)
+            opts["uid_header"] = conf.unique_id_header
+        if opts:
+            out[fe.name] = opts
+    return out
+
+
+__all__ = ["emit_log", "format_of", "frontend_log_options", "make_log_callback", "make_loggers", "split_addr",
+           "unique_id_function"]

@@ -7,9 +7,9 @@ Formats (``log ... format <fmt>``), as HAProxy 2.6 writes them:
   timed     <PRI>Mmm dd hh:mm:ss message
   iso       <PRI>2026-11-24T02:37:28.866693+00:00 message
   raw       message
-A message is cut to the target's ``len`` (1024 by default). Targets: UDP over IPv4/IPv6 (port
-514 by default), UNIX datagram sockets (``/dev/log``, ``unix@path``), ``stdout``/``stderr`` (one
-line each, newline-terminated).
+A message is cut to the target's ``len`` (1024 by default), then ends with a newline, as HAProxy
+2.6 sends every one (traffic logs and events alike). Targets: UDP over IPv4/IPv6
+(port 514 by default), UNIX datagram sockets (``/dev/log``, ``unix@path``), ``stdout``/``stderr``.
 
 Sending never blocks the worker: sockets are non-blocking and a message that cannot be sent now
 is dropped and counted (``Sender.dropped``), like HAProxy does; for stdout/stderr a poll() with a
@@ -74,10 +74,9 @@ def format_message(fmt: str, facility: int, level: int, message: str, *, tag: st
 
 
 class Sender:
-    """Where messages of one target go."""
+    """Where messages of one target go (each one newline-terminated)."""
 
     dropped = 0
-    newline = False
 
     def send(self, data: bytes) -> None:
         raise NotImplementedError
@@ -114,10 +113,8 @@ class DatagramSender(Sender):
 
 
 class StreamFdSender(Sender):
-    """stdout / stderr: one newline-terminated line per message, skipped when the descriptor
-    cannot take it now (a stalled reader must not stall the proxy)."""
-
-    newline = True
+    """stdout / stderr: one line per message, skipped when the descriptor cannot take it now (a
+    stalled reader must not stall the proxy)."""
 
     def __init__(self, fd: int):
         self.fd = fd
@@ -129,7 +126,7 @@ class StreamFdSender(Sender):
             if not self.poller.poll(0):
                 self.dropped += 1
                 return
-            os.write(self.fd, data + b"\n")
+            os.write(self.fd, data)
         except OSError:
             self.dropped += 1
 
@@ -174,8 +171,9 @@ class Target:
         if level > self.max_level:
             return
         level = max(level, self.min_level)
+        # HAProxy cuts the message to `len`, then ends it with a newline
         self.sender.send(format_message(self.fmt, self.facility, level, message, tag=tag, pid=pid,
-                                        hostname=hostname, now=now, length=self.length))
+                                        hostname=hostname, now=now, length=self.length) + b"\n")
 
 
 def make_targets(logs: Sequence) -> list[Target]:

@@ -36,6 +36,10 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     log_cb = make_log_callback(plan, index)
     if log_cb is not None:
         worker.set_log_callback(log_cb)
+    from ..logs.logger import frontend_log_options
+
+    for fe_name, opts in frontend_log_options(plan).items():
+        worker.set_frontend_log_options(fe_name, **opts)
     # -- end of statistics and logs -------------------------------------------------------------
     if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
         from ..api.ipc import WorkerControl

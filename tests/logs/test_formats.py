@@ -83,4 +83,4 @@ def test_target_level_filter_and_minlevel():
     t.emit(6, "info", tag="t", pid=1, hostname=None)      # less severe than warning: dropped
     t.emit(3, "err", tag="t", pid=1, hostname=None)       # kept as is
     t.emit(0, "emerg", tag="t", pid=1, hostname=None)     # lowered to crit
-    assert c.sent == [b"<131>err", b"<130>emerg"]
+    assert c.sent == [b"<131>err\n", b"<130>emerg\n"]  # every message ends with a newline, as HAProxy
