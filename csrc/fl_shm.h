@@ -93,6 +93,10 @@ typedef struct fl_counters {
     uint64_t time_samples;
     uint64_t rsp_time_hist[FL_HIST_BUCKETS];  /* response time (Tr) histogram */
     uint64_t conn_time_hist[FL_HIST_BUCKETS]; /* connect time (Tc) histogram */
+    uint64_t q_time_max;     /* ms, highest queue/connect/response/total time seen (qtime_max...) */
+    uint64_t c_time_max;
+    uint64_t r_time_max;
+    uint64_t t_time_max;
 } fl_counters_t;
 
 /* Frontend flags (fl_px_state.flags). */

@@ -294,6 +294,12 @@ def _check_action_args(rule: str, action: str, args: list[str]) -> None:
             raise KeywordError(prefix + "expects an integer status code between 100 and 999.")
     elif action == "redirect":
         _check_redirect(args, prefix)
+    elif action == "use-service":
+        # fastlb has one service (no Lua): any other name is unknown, as in HAProxy without lua-load
+        if not args:
+            raise KeywordError(prefix + "'use-service' expects a service name.")
+        if args[0] != "prometheus-exporter":
+            raise KeywordError(prefix + f"'{args[0]}' unknown service name.")
 
 
 _REDIRECT_OPTIONS = (
@@ -353,7 +359,7 @@ def _http_rule(rule: str, actions: tuple[str, ...], field: str):
                 "a 'http-request' rule placed after a 'use_backend' rule will still be processed before."
             )
         cond = condition(ctx, cond_words, f"an '{rule} {action}' condition")
-        if action not in IMPLEMENTED_HTTP_ACTIONS:
+        if action not in IMPLEMENTED_HTTP_ACTIONS and action != "use-service":
             ctx.warn(f"'{rule} {action}' is not supported by fastlb yet, ignored.")
         px.lst(field).append(
             HttpRule(action=words[1], args=tuple(args), condition=cond, file=ctx.file, line=ctx.line)

@@ -220,6 +220,10 @@ cdef extern from "fl_shm.h" nogil:
         uint64_t time_samples
         uint64_t rsp_time_hist[16]
         uint64_t conn_time_hist[16]
+        uint64_t q_time_max
+        uint64_t c_time_max
+        uint64_t r_time_max
+        uint64_t t_time_max
     ctypedef struct fl_px_state_t:
         uint32_t maxconn
         uint32_t flags

@@ -1166,16 +1166,8 @@ cdef class HttpStream(Stream):
         cdef uint64_t tt = self.w.now - (self.t_req_start if self.t_req_start else self.t_accept)
         if be is None or s is None or not self.srv_seen:
             return
-        be.cnt.q_time_sum += tq
-        be.cnt.c_time_sum += tc
-        be.cnt.r_time_sum += tr
-        be.cnt.t_time_sum += tt
-        be.cnt.time_samples += 1
-        s.cnt.q_time_sum += tq
-        s.cnt.c_time_sum += tc
-        s.cnt.r_time_sum += tr
-        s.cnt.t_time_sum += tt
-        s.cnt.time_samples += 1
+        account_stream_times(be.cnt, tq, tc, tr, tt)
+        account_stream_times(s.cnt, tq, tc, tr, tt)
 
     cdef void close_client_gracefully(self) noexcept:
         # everything was sent: close (a lingering close would be kinder to pipelining clients

@@ -19,9 +19,11 @@ COUNTER_FIELDS = (
     ("cur_queue", 1), ("max_queue", 1), ("cum_lbconn", 1), ("last_sess", 1), ("connect_new", 1),
     ("connect_reuse", 1), ("intercepted", 1), ("q_time_sum", 1), ("c_time_sum", 1),
     ("r_time_sum", 1), ("t_time_sum", 1), ("time_samples", 1), ("rsp_time_hist", FL_HIST_BUCKETS),
-    ("conn_time_hist", FL_HIST_BUCKETS),
+    ("conn_time_hist", FL_HIST_BUCKETS), ("q_time_max", 1), ("c_time_max", 1), ("r_time_max", 1),
+    ("t_time_max", 1),
 )
-_MAX_FIELDS = frozenset(("last_sess",))
+#: Fields summed over workers as their maximum rather than their sum.
+_MAX_FIELDS = frozenset(("last_sess", "q_time_max", "c_time_max", "r_time_max", "t_time_max"))
 HIST_BOUNDS_MS = tuple(fl_hist_bounds_ms[i] for i in range(FL_HIST_BUCKETS - 1))
 
 assert sum(n for _, n in COUNTER_FIELDS) * 8 == sizeof(fl_counters_t)
@@ -291,6 +293,7 @@ cdef class SharedState:
             else:
                 c.max_sess = c.cur_sess
                 c.max_queue = c.cur_queue
+                c.q_time_max = c.c_time_max = c.r_time_max = c.t_time_max = 0
 
 
 cdef dict _unpack(uint64_t *p):

@@ -477,6 +477,24 @@ cdef class Stream(Handler):
         self.w.stream_closed(self.li)
 
 
+cdef inline void account_stream_times(fl_counters_t *c, uint64_t tq, uint64_t tc, uint64_t tr,
+                                     uint64_t tt) noexcept:
+    """Sums (for the qtime/ctime/rtime/ttime averages) and maxima of one stream's times (ms)."""
+    c.q_time_sum += tq
+    c.c_time_sum += tc
+    c.r_time_sum += tr
+    c.t_time_sum += tt
+    c.time_samples += 1
+    if tq > c.q_time_max:
+        c.q_time_max = tq
+    if tc > c.c_time_max:
+        c.c_time_max = tc
+    if tr > c.r_time_max:
+        c.r_time_max = tr
+    if tt > c.t_time_max:
+        c.t_time_max = tt
+
+
 cdef inline void init_stream(Stream s, Worker w, Listener l, int fd, sockaddr_in6 *peer,
                              socklen_t plen) noexcept:
     cdef Endpoint ep = Endpoint()

@@ -337,6 +337,7 @@ cdef class TcpStream(Stream):
 
     cdef void finish(self, bint reset) noexcept:
         cdef Worker w = self.w
+        cdef uint64_t tq, tc, tt
         if self.closed:
             return
         self.closed = 1
@@ -354,6 +355,13 @@ cdef class TcpStream(Stream):
         if self.cep is not None:
             w.close_ep(self.cep, reset)
         self.end_accounting()
+        if self.be is not None and self.srv is not None and self.srv_seen:
+            # TCP sessions have queue, connect and total times (no response time), as in HAProxy
+            tq = <uint64_t>(self.tw if self.tw > 0 else 0)
+            tc = <uint64_t>(self.tc if self.tc > 0 else 0)
+            tt = w.now - self.t_accept
+            account_stream_times(self.be.cnt, tq, tc, 0, tt)
+            account_stream_times(self.srv.cnt, tq, tc, 0, tt)
         if self.fe.log_on and w.log_cb is not None:
             w.log_tcp(self)
 

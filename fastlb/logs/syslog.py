@@ -21,6 +21,7 @@ import os
 import select
 import socket
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -134,6 +135,13 @@ class StreamFdSender(Sender):
 def make_sender(address) -> Sender | None:
     """The sender of a ``log`` target address (config model Address); None when the kind of
     target is not supported (``ring@``)."""
+    sender = _make_sender(address)
+    if sender is not None:
+        _SENDERS.add(sender)
+    return sender
+
+
+def _make_sender(address) -> Sender | None:
     fam = address.family
     if fam == "stdout" or (fam == "fd" and address.fd == 1):
         return StreamFdSender(1)
@@ -153,6 +161,15 @@ def make_sender(address) -> Sender | None:
                 host = socket.gethostbyname(host)
         return DatagramSender(family, (host, port))
     return None
+
+
+#: Every sender of this process, for the count of dropped lines (``dropped_total``).
+_SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+def dropped_total() -> int:
+    """Log lines this process could not send (Prometheus ``haproxy_process_dropped_logs_total``)."""
+    return sum(s.dropped for s in list(_SENDERS))
 
 
 @dataclass

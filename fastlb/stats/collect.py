@@ -113,6 +113,9 @@ class RateTracker:
         for views in live_servers(plan, shm).values():
             for v in views:
                 self.observe(v.counter_slot, "cum_sess", shm.sum_counters(v.counter_slot)["cum_sess"], now)
+        from .promproc import sample_process_rates
+
+        sample_process_rates(self, plan, shm, now)
 
 
 def _avg(c: dict, name: str) -> int:

@@ -15,16 +15,14 @@ an empty ``scope=`` selects nothing), ``no-maint`` to leave out servers in maint
 """
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
 from ..health.status import STATUS_NAMES, CheckStatus
-from ..version import __version__
 from .collect import RateTracker, StatRow, stat_rows
 from .fields import TYPE_BACKEND, TYPE_FRONTEND, TYPE_SERVER
+from .promproc import process_families, sample_process_rates
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
@@ -99,7 +97,14 @@ METRICS: tuple[tuple[str, str, str, str, Any], ...] = (
     ("idle_connections_current", "gauge", "Idle connections to the server", "s", "srv_icur"),
     ("used_connections_current", "gauge", "Connections to the server in use", "s", "used_conn_cur"),
     ("need_connections_current", "gauge", "Estimated connections needed", "s", "need_conn_est"),
+    ("idle_connections_limit", "gauge", "Limit of idle connections kept to the server", "s", "idle_conn_limit"),
+    ("safe_idle_connections_current", "gauge", "Idle server connections that any request may reuse", "s",
+     "safe_conn_cur"),
+    ("unsafe_idle_connections_current", "gauge", "Idle server connections only their own client may reuse",
+     "s", "idle_conn_cur"),
 )
+#: Server families HAProxy prints as NaN when the setting is absent (no maxconn, maxqueue...).
+NAN_WHEN_ABSENT = frozenset(("limit_sessions", "queue_limit", "current_throttle", "idle_connections_limit"))
 _KIND = {TYPE_FRONTEND: F, TYPE_BACKEND: B, TYPE_SERVER: S}
 _SCOPE_NAME = {F: "frontend", B: "backend", S: "server"}
 
@@ -116,6 +121,12 @@ def _esc(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def server_state(status: str) -> str:
+    """The state label of a server's status text: "UP 2/3" is UP, "DOWN (agent)" DOWN, "DRAIN
+    (agent)" DRAIN, "no check" UP (HAProxy's promex_srv_status() states)."""
+    return "UP" if status == "no check" else status.split(" ")[0]
+
+
 def _labels(row: StatRow) -> str:
     if row.obj_type == TYPE_SERVER:
         return f'proxy="{_esc(row.proxy)}",server="{_esc(row.svname)}"'
@@ -128,13 +139,18 @@ class PrometheusExporter:
     def __init__(self, plan: Any, shm: Any, rates: RateTracker | None = None):
         self.plan = plan
         self.shm = shm
-        self.rates = rates
+        # without the statistics page's 1 s sampling, rates are sampled at each scrape (a rate is
+        # then the mean since the previous scrape, up to a second)
+        self.own_rates = rates is None
+        self.rates = rates if rates is not None else RateTracker()
 
     def render(self, scopes: set[str] | None = None, no_maint: bool = False) -> str:
         want = (lambda s: True) if scopes is None else (lambda s: "*" in scopes or s in scopes)
         out: list[str] = []
         if want("global"):
             self._process(out)
+        if self.own_rates:
+            self.rates.sample_all(self.plan, self.shm)
         rows = stat_rows(self.plan, self.shm, rates=self.rates)
         if no_maint:
             rows = [r for r in rows if r.obj_type != TYPE_SERVER or r.values.get("status") != "MAINT"]
@@ -144,6 +160,8 @@ class PrometheusExporter:
         for kind in (F, B, S):
             if want(_SCOPE_NAME[kind]):
                 self._objects(out, kind, by_kind[kind])
+                if kind == B:
+                    self._aggregates(out, by_kind[B], by_kind[S])
         return "".join(out)
 
     def _family(self, out: list[str], name: str, mtype: str, help_: str, samples: Iterable[str]) -> None:
@@ -154,33 +172,11 @@ class PrometheusExporter:
         out.extend(samples)
 
     def _process(self, out: list[str]) -> None:
-        now = time.time()
-        start = int(self.shm.start_time or now)
-        fe_counts = [self.shm.sum_counters(fe.counter_slot) for fe in self.plan.frontends]
-        fam = self._family
-        fam(out, "haproxy_process_nbthread", "gauge", "Worker processes (global nbthread)",
-            [f"haproxy_process_nbthread {self.plan.nbworkers}\n"])
-        fam(out, "haproxy_process_nbproc", "gauge", "Master processes (always 1)", ["haproxy_process_nbproc 1\n"])
-        fam(out, "haproxy_process_relative_process_id", "gauge", "Relative process number (always 1)",
-            ["haproxy_process_relative_process_id 1\n"])
-        fam(out, "haproxy_process_uptime_seconds", "gauge", "Seconds since the process started",
-            [f"haproxy_process_uptime_seconds {max(0, int(now) - start)}\n"])
-        fam(out, "haproxy_process_start_time_seconds", "gauge", "Start time of the process (unix seconds)",
-            [f"haproxy_process_start_time_seconds {start}\n"])
-        fam(out, "haproxy_process_max_connections", "gauge", "Global connection limit (maxconn)",
-            [f"haproxy_process_max_connections {self.shm.global_maxconn or self.plan.maxconn}\n"])
-        fam(out, "haproxy_process_current_connections", "gauge", "Connections open now",
-            [f"haproxy_process_current_connections {sum(c['cur_sess'] for c in fe_counts)}\n"])
-        fam(out, "haproxy_process_connections_total", "counter", "Connections accepted since start",
-            [f"haproxy_process_connections_total {sum(c['cum_conn'] for c in fe_counts)}\n"])
-        fam(out, "haproxy_process_requests_total", "counter", "HTTP requests since start",
-            [f"haproxy_process_requests_total {sum(c['cum_req'] for c in fe_counts)}\n"])
-        fam(out, "haproxy_process_listeners", "gauge", "Listening sockets",
-            [f"haproxy_process_listeners {len(self.plan.listeners)}\n"])
-        fam(out, "haproxy_process_build_info", "gauge", "Build information",
-            [f'haproxy_process_build_info{{version="{_esc(__version__)}"}} 1\n'])
-        fam(out, "haproxy_process_pid", "gauge", "Process id of the worker that answered (fastlb)",
-            [f"haproxy_process_pid {os.getpid()}\n"])
+        if self.own_rates:
+            sample_process_rates(self.rates, self.plan, self.shm)
+        for name, mtype, help_, value in process_families(self.plan, self.shm, self.rates):
+            sep = "" if value.startswith("{") else " "
+            self._family(out, name, mtype, help_, [f"{name}{sep}{value}\n"])
 
     def _objects(self, out: list[str], kind: str, rows: list[StatRow]) -> None:
         if not rows:
@@ -192,7 +188,7 @@ class PrometheusExporter:
             lab = _labels(r)
             status = str(r.values.get("status", ""))
             if kind == S:
-                cur = "UP" if status == "no check" else status.split(" ")[0]  # "UP 2/3", "DOWN (agent)"
+                cur = server_state(status)
                 st.extend(f'{prefix}status{{{lab},state="{s}"}} {int(cur == s)}\n' for s in SERVER_STATES)
             else:
                 up = status in ("UP", "OPEN")
@@ -206,7 +202,12 @@ class PrometheusExporter:
             samples = []
             for r in rows:
                 v = r.values.get(field)
+                if v is None and field == "check_code" and r.values.get("check_status") is not None:
+                    v = 0  # HAProxy: 0 for a checked server whose last check had no layer 7 code
                 if v is None:
+                    if kind != S or suffix not in NAN_WHEN_ABSENT:
+                        continue
+                    samples.append(f"{prefix}{suffix}{{{_labels(r)}}} NaN\n")
                     continue
                 if field == "lastsess" and v < 0:
                     v = 0
@@ -231,6 +232,31 @@ class PrometheusExporter:
             self._family(out, prefix + "check_status", "gauge", "Status of the last health check, per state", chk)
         if kind in (B, S):
             self._histograms(out, prefix, rows)
+
+    def _aggregates(self, out: list[str], backends: list[StatRow], servers: list[StatRow]) -> None:
+        """``haproxy_backend_agg_*``: per backend, how many of its servers are in each state and
+        how many have each last check status (``agg_server_check_status`` is HAProxy 2.6's
+        deprecated name of ``agg_server_status``)."""
+        per_backend: dict[str, list[StatRow]] = {}
+        for r in servers:
+            per_backend.setdefault(r.proxy, []).append(r)
+        status, checks = [], []
+        for b in backends:
+            lab = _labels(b)
+            srv = per_backend.get(b.proxy, [])
+            states = [server_state(str(r.values.get("status", ""))) for r in srv]
+            status.extend(f'haproxy_backend_agg_server_status{{{lab},state="{s}"}} {states.count(s)}\n'
+                          for s in SERVER_STATES)
+            last = [str(r.values["check_status"]).removeprefix("* ") for r in srv if r.values.get("check_status")]
+            checks.extend(f'haproxy_backend_agg_check_status{{{lab},state="{s}"}} {last.count(s)}\n'
+                          for s in CHECK_STATES)
+        self._family(out, "haproxy_backend_agg_server_status", "gauge",
+                     "Servers of the backend in each state", status)
+        self._family(out, "haproxy_backend_agg_server_check_status", "gauge",
+                     "Servers of the backend in each state (deprecated name of agg_server_status)",
+                     [s.replace("agg_server_status", "agg_server_check_status") for s in status])
+        self._family(out, "haproxy_backend_agg_check_status", "gauge",
+                     "Servers of the backend per status of their last health check", checks)
 
     def _histograms(self, out: list[str], prefix: str, rows: list[StatRow]) -> None:
         from ..engine._shm import HIST_BOUNDS_MS

@@ -213,6 +213,16 @@ CASES = {
         "frontend fe\n    bind :8000\n    http-request deny deny_status 999\n",
         (8, "error detected in proxy while parsing 'http-request deny' rule : Unexpected status code '999'."),
     ),
+    "unknown service": (
+        "frontend fe\n    bind :8000\n    http-request use-service lua.hello\n",
+        (8, "error detected in proxy while parsing 'http-request use-service' rule : 'lua.hello' unknown "
+            "service name."),
+    ),
+    "service without name": (
+        "frontend fe\n    bind :8000\n    http-request use-service\n",
+        (8, "error detected in proxy while parsing 'http-request use-service' rule : 'use-service' expects "
+            "a service name."),
+    ),
     "bad bind port": ("frontend fe\n    bind *:99999\n", (7, "'bind' : invalid port '99999'")),
     "bind without port": ("frontend fe\n    bind *\n", (7, "'bind' : missing port specification in '*'")),
     "bad bind option": (
@@ -405,6 +415,10 @@ def test_report_shape():
 )
 def test_warnings_haproxy_accepts(text, expected):
     assert expected in warnings(text)
+
+
+def test_prometheus_service_is_supported_without_warning():
+    assert warnings("frontend fe\n    bind :8000\n    http-request use-service prometheus-exporter\n") == []
 
 
 # --- differential: the real HAProxy rejects the same files ------------------------------------

@@ -12,75 +12,19 @@ import threading
 import time
 
 import pytest
-from statlib import free_port, http
+from statlib import ThreadBackend, free_port, http
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 BOTH = [None, "haproxy"] if HAPROXY else [None]
 needs_haproxy = pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (apt-get install haproxy)")
 
 
-class Backend:
-    """HTTP/1.1 backend in a thread: answers 200 after `delay` seconds; records the peer address
-    and the request head of every request."""
-
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.seen: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-        self.stopping = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stopping:
-            try:
-                c, peer = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
-
-    def _serve(self, c: socket.socket, peer: tuple) -> None:
-        buf = b""
-        with c:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    try:
-                        d = c.recv(65536)
-                    except OSError:
-                        return
-                    if not d:
-                        return
-                    buf += d
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                with self.lock:
-                    self.seen.append((f"{peer[0]}:{peer[1]}", head))
-                if self.delay:
-                    time.sleep(self.delay)
-                close = b"connection: close" in head.lower()
-                status = b"503 Service Unavailable" if b" /status/503 " in head else b"200 OK"
-                try:
-                    c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 3\r\n"
-                              + (b"Connection: close\r\n" if close else b"") + b"\r\nok\n")
-                except OSError:
-                    return
-                if close:
-                    return
-
-    def close(self) -> None:
-        self.stopping = True
-        self.sock.close()
-
-
 @pytest.fixture
 def backend():
-    made: list[Backend] = []
+    made: list[ThreadBackend] = []
 
-    def make(delay: float = 0.0) -> Backend:
-        b = Backend(delay)
+    def make(delay: float = 0.0) -> ThreadBackend:
+        b = ThreadBackend(delay)
         made.append(b)
         return b
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -167,3 +168,59 @@ class Stack:
     def stop(self) -> None:
         for p in reversed(self.started):
             p.stop()
+
+
+class ThreadBackend:
+    """HTTP/1.1 backend in a thread: answers 200 after `delay` seconds; records the peer address
+    and the request head of every request."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.seen: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopping:
+            try:
+                c, peer = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c, peer), daemon=True).start()
+
+    def _serve(self, c: socket.socket, peer: tuple) -> None:
+        buf = b""
+        with c:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    try:
+                        d = c.recv(65536)
+                    except OSError:
+                        return
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                with self.lock:
+                    self.seen.append((f"{peer[0]}:{peer[1]}", head))
+                if self.delay:
+                    time.sleep(self.delay)
+                close = b"connection: close" in head.lower()
+                status = b"503 Service Unavailable" if b" /status/503 " in head else b"200 OK"
+                try:
+                    c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 3\r\n"
+                              + (b"Connection: close\r\n" if close else b"") + b"\r\nok\n")
+                except OSError:
+                    return
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.stopping = True
+        self.sock.close()
