@@ -152,9 +152,16 @@ def test_prometheus_use_service(backends, run_cfg):
             port)
     c = RawClient(port)
     c.request(path="/echo")
+    c.request(path="/echo")
     r = c.request(path="/metrics")
     assert r.status == 200
-    assert b"haproxy_frontend_http_requests_total" in r.body
+    body = r.body.decode()
+    # the two proxied requests, and the scrape itself (counted before it is answered)
+    assert '\nhaproxy_frontend_http_requests_total{proxy="fe"} 3\n' in body
+    assert '\nhaproxy_backend_http_responses_total{proxy="be",code="2xx"} 2\n' in body
+    assert '\nhaproxy_server_status{proxy="be",server="s1",state="UP"} 1\n' in body
+    assert '\nhaproxy_backend_response_time_seconds_count{proxy="be"} 2\n' in body
+    # the other checks of the exporter: tests/stats/test_prometheus.py
 
 
 def test_balance_source_and_uri_through_the_proxy(backends, run_cfg):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -20,16 +22,63 @@ defaults
     mode http
     timeout client 5s
     timeout server 5s
-    timeout connect 1s
+    timeout connect 4s
 frontend fe
     bind 127.0.0.1:{p0}
     http-request use-service prometheus-exporter if {{ path /metrics }}
+    use_backend slow if {{ path_beg /slow }}
     default_backend be
 backend be
     server s1 127.0.0.1:{b1} maxconn 50
     server s2 127.0.0.1:{b2} check inter 200
     server s3 127.0.0.1:{dead} check inter 200
+backend slow
+    server s4 127.0.0.1:{slow}
 """
+
+
+class SlowConnectServer:
+    """A listener whose first connect takes about one second: its accept queue (listen backlog 0)
+    is filled by a connection of its own, so the kernel drops the proxy's SYN; the filler is
+    accepted 0.3 s after `arm()` and the proxy's SYN, retransmitted after the initial 1 s RTO, gets
+    in. Then it answers one HTTP request."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.filler = socket.create_connection(("127.0.0.1", self.port))
+        self.served = 0
+        self.armed = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def arm(self) -> None:
+        self.armed.set()
+
+    def _run(self) -> None:
+        if not self.armed.wait(30):
+            return
+        time.sleep(0.3)
+        try:
+            self.sock.accept()[0].close()  # the filler: the queue has room again
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        with c:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            self.served += 1
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+    def close(self) -> None:
+        self.filler.close()
+        self.sock.close()
+
 
 def _words(text: str) -> list[str]:
     return text.split()
@@ -63,43 +112,84 @@ def parse(text: str) -> tuple[dict[str, str], dict[str, float]]:
     return types, values
 
 
-def scrape(stack, backend_delay: float, requests: int, cmd=None) -> tuple[dict, dict, dict]:
-    b1, b2 = ThreadBackend(backend_delay), ThreadBackend(backend_delay)
+def scrape(stack, delays: tuple[float, float], requests: int, cmd=None,
+           slow: bool = False) -> tuple[dict, dict, dict]:
+    """Start the proxy, send `requests` requests to backend be (and one to backend slow), scrape.
+    The values dict also holds the backends (b1, b2, slow4) to count what each received."""
+    b1, b2 = ThreadBackend(delays[0]), ThreadBackend(delays[1])
+    s4 = SlowConnectServer() if slow else None
     try:
-        _, v = stack.start(CONFIG, backends=0, ports=1, cmd=cmd, b1=b1.port, b2=b2.port, dead=free_port())
+        _, v = stack.start(CONFIG, backends=0, ports=1, cmd=cmd, b1=b1.port, b2=b2.port, dead=free_port(),
+                           slow=s4.port if s4 else free_port())
         time.sleep(0.8)  # a few health checks: s3 is DOWN
         for _ in range(requests):
             assert http(v["p0"], target="/x")[0] == 200
+        if s4 is not None:
+            s4.arm()
+            t0 = time.monotonic()
+            assert http(v["p0"], target="/slow")[0] == 200 and s4.served == 1
+            assert time.monotonic() - t0 >= 0.9  # the SYN was dropped once, indeed
         status, headers, body = http(v["p0"], target="/metrics")
         assert status == 200 and headers["content-type"].startswith("text/plain")
         types, values = parse(body.decode())
+        v.update(seen1=len(b1.seen), seen2=len(b2.seen))
         return types, values, v
     finally:
         b1.close()
         b2.close()
+        if s4 is not None:
+            s4.close()
+
+
+def buckets(m: dict, family: str, labels: str) -> dict[str, float]:
+    """le -> cumulative count of one histogram series."""
+    head = f"{family}_bucket{{{labels},le=\""
+    return {k[len(head):-2]: v for k, v in m.items() if k.startswith(head)}
 
 
 def test_use_service_values_histograms_maxima_and_aggregates(stack):
     n = 6
-    types, m, _ = scrape(stack, 0.06, n)
-    assert m['haproxy_frontend_http_requests_total{proxy="fe"}'] >= n
+    # s1 answers after 25 ms, s2 after 120 ms: their response times fall in different buckets
+    types, m, v = scrape(stack, (0.025, 0.12), n, slow=True)
+    seen = {"s1": v["seen1"], "s2": v["seen2"]}
+    assert sum(seen.values()) == n and seen["s1"] and seen["s2"]
+    assert m['haproxy_frontend_http_requests_total{proxy="fe"}'] >= n + 1
     assert m['haproxy_backend_http_responses_total{proxy="be",code="2xx"}'] == n
-    srv = ('s1', 's2')
-    assert sum(m[f'haproxy_server_http_responses_total{{proxy="be",server="{s}",code="2xx"}}'] for s in srv) == n
-    # the connect-time histogram: one observation per server connection, cumulative buckets
+    assert m['haproxy_backend_http_responses_total{proxy="slow",code="2xx"}'] == 1
+    for s, count in seen.items():
+        assert m[f'haproxy_server_http_responses_total{{proxy="be",server="{s}",code="2xx"}}'] == count
+        assert m[f'haproxy_server_sessions_total{{proxy="be",server="{s}"}}'] == count
     for h in ("connect_time_seconds", "response_time_seconds"):
-        assert types[f"haproxy_backend_{h}"] == "histogram"
-        count = m[f'haproxy_backend_{h}_count{{proxy="be"}}']
-        assert count == n and m[f'haproxy_backend_{h}_bucket{{proxy="be",le="+Inf"}}'] == count
-        buckets = [v for k, v in m.items() if k.startswith(f'haproxy_backend_{h}_bucket{{proxy="be",')]
-        assert buckets == sorted(buckets)
-    assert m['haproxy_backend_response_time_seconds_bucket{proxy="be",le="0.05"}'] == 0  # 60 ms each
-    assert m['haproxy_backend_response_time_seconds_bucket{proxy="be",le="0.1"}'] == n
-    assert m['haproxy_backend_response_time_seconds_sum{proxy="be"}'] >= 0.06 * n
+        assert types[f"haproxy_backend_{h}"] == types[f"haproxy_server_{h}"] == "histogram"
+    # response time (Tr), per server: one observation per response, in the bucket of its delay
+    for s, low, high in (("s1", "0.02", "0.1"), ("s2", "0.1", "0.5")):
+        lab = f'proxy="be",server="{s}"'
+        b = buckets(m, "haproxy_server_response_time_seconds", lab)
+        assert list(b.values()) == sorted(b.values()) and b["+Inf"] == seen[s]
+        assert m[f"haproxy_server_response_time_seconds_count{{{lab}}}"] == seen[s]
+        assert b[low] == 0 and b[high] == seen[s], (s, b)  # sleep() guarantees the lower bound
+    b = buckets(m, "haproxy_backend_response_time_seconds", 'proxy="be"')
+    assert b["0.02"] == 0 and b["0.05"] == m['haproxy_server_response_time_seconds_bucket{proxy="be",server="s1",le="0.05"}']
+    assert b["+Inf"] == n and b["0.1"] == seen["s1"] and b["0.5"] == n
+    total = 0.025 * seen["s1"] + 0.12 * seen["s2"]
+    assert total <= m['haproxy_backend_response_time_seconds_sum{proxy="be"}'] < total + 0.5 * n
+    # connect time (Tc): one observation per new server connection; on loopback well under 100 ms,
+    # and about one second for s4, whose first SYN was dropped
+    for s in seen:
+        b = buckets(m, "haproxy_server_connect_time_seconds", f'proxy="be",server="{s}"')
+        assert b["0.1"] == b["+Inf"] == seen[s], (s, b)
+    for lab in ('proxy="slow",server="s4"', 'proxy="slow"'):
+        kind = "server" if "server" in lab else "backend"
+        b = buckets(m, f"haproxy_{kind}_connect_time_seconds", lab)
+        assert b["0.5"] == 0 and b["2"] == b["+Inf"] == 1, (lab, b)
+        assert 0.9 <= m[f"haproxy_{kind}_connect_time_seconds_sum{{{lab}}}"] < 2
+    assert buckets(m, "haproxy_backend_connect_time_seconds", 'proxy="be"')["+Inf"] == n
     # maxima are measured, not 0
-    assert 0.06 <= m['haproxy_backend_max_response_time_seconds{proxy="be"}'] < 5
-    assert m['haproxy_backend_max_total_time_seconds{proxy="be"}'] >= 0.06
-    assert m['haproxy_backend_max_connect_time_seconds{proxy="be"}'] >= 0
+    assert 0.12 <= m['haproxy_backend_max_response_time_seconds{proxy="be"}'] < 5
+    assert 0.025 <= m['haproxy_server_max_response_time_seconds{proxy="be",server="s1"}'] < 0.12
+    assert m['haproxy_backend_max_total_time_seconds{proxy="be"}'] >= 0.12
+    assert 0.9 <= m['haproxy_backend_max_connect_time_seconds{proxy="slow"}'] < 2
+    assert m['haproxy_backend_max_connect_time_seconds{proxy="be"}'] < 0.1
     # per-state aggregates of the backend's servers
     assert m['haproxy_backend_agg_server_status{proxy="be",state="UP"}'] == 2
     assert m['haproxy_backend_agg_server_status{proxy="be",state="DOWN"}'] == 1
@@ -109,14 +199,14 @@ def test_use_service_values_histograms_maxima_and_aggregates(stack):
     assert str(m['haproxy_server_limit_sessions{proxy="be",server="s2"}']) == "nan"  # no maxconn: NaN
     # process families: every worker's connections, the requests
     assert m["haproxy_process_current_connections"] >= 1
-    assert m["haproxy_process_requests_total"] >= n + 1
+    assert m["haproxy_process_requests_total"] >= n + 2
     assert m["haproxy_process_nbthread"] == 2 and m["haproxy_process_max_fds"] > 0
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (apt-get install haproxy)")
 def test_family_names_and_types_like_haproxy(stack):
-    ours, _, _ = scrape(stack, 0, 2)
-    theirs, _, _ = scrape(stack, 0, 2, cmd=[HAPROXY])
+    ours, _, _ = scrape(stack, (0, 0), 2)
+    theirs, _, _ = scrape(stack, (0, 0), 2, cmd=[HAPROXY])
     assert set(theirs) - NOT_EXPORTED == set(ours) - FASTLB_ONLY
     assert {k: v for k, v in ours.items() if k in theirs} == {k: theirs[k] for k in ours if k in theirs}
     version = subprocess.run([HAPROXY, "-v"], capture_output=True, text=True, check=False).stdout
