@@ -298,6 +298,8 @@ def backend_row(plan: Any, be: Any, shm: Any, rates: RateTracker | None, now: in
     _timer_maxima(v, c)
     if legends:
         v["algo"] = be.conf.balance.algorithm
+        if be.conf.cookie is not None:
+            v["cookie"] = be.conf.cookie.name
     _modules(v, TYPE_BACKEND, http, c)
     return StatRow(TYPE_BACKEND, be.name, be.id, 0, v, counter_slot=be.counter_slot)
 

@@ -35,6 +35,9 @@ tr.backup_nolb { background: #90b0e0; }
 tr.backup_draining { background: #cc9900; }
 tr.active_no_check, tr.backup_no_check { background: #e0e0e0; }
 tr.maintain { background: #c07820; }
+div.tips { display: none; position: absolute; z-index: 1; padding: 2px 4px; background: #ffffc0;
+  border: 1px solid gray; font-weight: normal; color: black; }
+td.name:hover div.tips, th.pxname:hover div.tips { display: block; }
 div.status { padding: 4px; margin: 6px 0; border: 1px solid; }
 div.ok { background: #c0ffc0; border-color: #208020; }
 div.err { background: #ffc0c0; border-color: #b00000; }
@@ -142,6 +145,36 @@ def _cell(row: StatRow, field: str) -> str:
     return f'<td class="{field}" data-value="{escape(str(v))}">{escape(text)}</td>'
 
 
+def _tips(text: str) -> str:
+    return f'<div class="tips">{escape(text)}</div>'
+
+
+def _server_tips(row: StatRow) -> str:
+    """``show-legends`` detail of a server as HAProxy's: its address family and address, id and
+    cookie ("IPv4: 10.0.0.1:80, id: 1, cookie: 'a'", "unix, id: 3")."""
+    addr = str(row.values.get("addr") or "")
+    if addr.startswith("unix@"):
+        text = "unix"
+    elif addr.startswith("["):
+        text = f"IPv6: {addr}"
+    else:
+        text = f"IPv4: {addr}"
+    text += f", id: {row.values.get('sid', row.sid)}"
+    if row.values.get("cookie"):
+        text += f", cookie: '{row.values['cookie']}'"
+    return _tips(text)
+
+
+def _proxy_tips(rows: list[StatRow]) -> str:
+    """``show-legends`` detail of a proxy: capabilities (HAProxy's word for a listen section is
+    "proxy"), mode and id."""
+    kinds = {r.obj_type for r in rows}
+    cap = ("proxy" if {TYPE_FRONTEND, TYPE_BACKEND} <= kinds
+           else "frontend" if TYPE_FRONTEND in kinds else "backend")
+    mode = next((r.values["mode"] for r in rows if r.values.get("mode")), "")
+    return _tips(f"cap: {cap}, mode: {mode}, id: {rows[0].proxy_id}")
+
+
 def _proxy_table(name: str, rows: list[StatRow], ctx: PageContext, backend_id: int | None) -> str:
     admin = ctx.admin and backend_id is not None
     out = []
@@ -149,7 +182,8 @@ def _proxy_table(name: str, rows: list[StatRow], ctx: PageContext, backend_id: i
         out.append(f'<form method="post" action="{escape(ctx.uri)}" id="form-{escape(name)}">')
     out.append(f'<table class="tbl" data-proxy="{escape(name)}">')
     span = 1 + sum(len(cols) for _, cols in COLUMNS) + (1 if admin else 0)
-    out.append(f'<tr><th class="pxname" colspan="{span}">{escape(name)}</th></tr>')
+    legend = _proxy_tips(rows) if ctx.show_legends else ""
+    out.append(f'<tr><th class="pxname" colspan="{span}">{escape(name)}{legend}</th></tr>')
     head1 = ['<tr class="titre">']
     if admin:
         head1.append('<th rowspan="2"></th>')
@@ -171,7 +205,13 @@ def _proxy_table(name: str, rows: list[StatRow], ctx: PageContext, backend_id: i
                 tr.append(f'<td class="ac"><input type="checkbox" name="s" value="{escape(row.svname)}"></td>')
             else:
                 tr.append("<td></td>")
-        tr.append(f'<td class="name">{escape(label)}</td>')
+        tips = ""
+        if ctx.show_legends and row.obj_type == TYPE_SERVER:
+            tips = _server_tips(row)
+        elif ctx.show_legends and row.obj_type == TYPE_BACKEND and row.values.get("algo"):
+            cookie = f", cookie: '{row.values['cookie']}'" if row.values.get("cookie") else ""
+            tips = _tips(f"balancing: {row.values['algo']}{cookie}")
+        tr.append(f'<td class="name">{escape(label)}{tips}</td>')
         for _, cols in COLUMNS:
             tr.extend(_cell(row, f) for _, f in cols)
         tr.append("</tr>")
@@ -209,13 +249,14 @@ def render_html(rows: list[StatRow], ctx: PageContext) -> str:
         "<td>maxconn</td><td>" + str(ctx.maxconn) + "</td><td>uptime</td><td id=\"uptime\">" + uptime +
         "</td><td>refresh</td><td>" + (f"{ctx.refresh_s}s" if ctx.refresh_s else "off") + "</td></tr></table>"
     )
-    if ctx.show_legends:
-        parts.append(
-            '<table class="lgd"><tr><td class="active_up">active UP</td><td class="backup_up">backup UP</td>'
-            '<td class="active_down">active DOWN</td><td class="active_draining">active or backup DRAIN</td>'
-            '<td class="maintain">active or backup MAINT</td><td class="active_no_check">not checked</td>'
-            "</tr></table>"
-        )
+    # the colour legend is always there, as on HAProxy's page ("show-legends" is about the
+    # per-proxy and per-server detail, see _proxy_tips and _server_tips)
+    parts.append(
+        '<table class="lgd"><tr><td class="active_up">active UP</td><td class="backup_up">backup UP</td>'
+        '<td class="active_down">active DOWN</td><td class="active_draining">active or backup DRAIN</td>'
+        '<td class="maintain">active or backup MAINT</td><td class="active_no_check">not checked</td>'
+        "</tr></table>"
+    )
     parts.append(
         f'<p><a href="{escape(ctx.uri)};csv">CSV export</a> | <a href="{escape(ctx.uri)};json">JSON export</a>'
         f' | <a href="{escape(ctx.uri)};metrics">Prometheus metrics</a>'

@@ -52,15 +52,20 @@ class _ThreadingTCP(socketserver.ThreadingTCPServer):
 
 class HttpBackend:
     """HTTP/1.1 server answering ``srv=<name>`` with a settable status; counts requests per path
-    (``hits``) and keeps the raw bytes of the last requests (``raw``)."""
+    (``hits``), keeps the raw bytes of the last requests (``raw``) and when each request arrived
+    with the status it got (``times``: (monotonic time, path, status))."""
 
-    def __init__(self, name: str, port: int | None = None, status: int = 200):
+    def __init__(self, name: str, port: int | None = None, status: int = 200, host: str = "127.0.0.1"):
         self.name = name
+        self.host = host
         self.port = port or free_port()
         self.status = status
         self.reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
         self.hits: dict[str, int] = {}
         self.raw: list[bytes] = []
+        self.times: list[tuple[float, str, int]] = []
+        self.active = 0  # requests being answered now, and the most at once
+        self.max_active = 0
         self.delay = 0.0
         self.fail_prefix: str | None = None  # requests under this path get 500
         self.server: socketserver.TCPServer | None = None
@@ -96,15 +101,20 @@ class HttpBackend:
                     line = hdr.split(b"\r\n", 1)[0].decode("latin-1")
                     parts = line.split(" ")
                     path = parts[1] if len(parts) > 1 else "?"
+                    status = backend.status
+                    if backend.fail_prefix and path.startswith(backend.fail_prefix):
+                        status = 500
                     with backend.lock:
                         backend.hits[path] = backend.hits.get(path, 0) + 1
                         backend.raw.append(head)
                         del backend.raw[:-20]
+                        backend.times.append((time.monotonic(), path, status))
+                        backend.active += 1
+                        backend.max_active = max(backend.max_active, backend.active)
                     if backend.delay:
                         time.sleep(backend.delay)
-                    status = backend.status
-                    if backend.fail_prefix and path.startswith(backend.fail_prefix):
-                        status = 500
+                    with backend.lock:
+                        backend.active -= 1
                     body = f"srv={backend.name} path={path}\n".encode()
                     reason = backend.reason.get(status, "Unknown")
                     keep = b"connection: close" not in hdr.lower() and parts[-1] == "HTTP/1.1"
@@ -119,7 +129,7 @@ class HttpBackend:
                     if not keep:
                         return
 
-        self.server = _ThreadingTCP(("127.0.0.1", self.port), Handler)
+        self.server = _ThreadingTCP((self.host, self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -162,7 +172,8 @@ class AgentServer:
 
 
 class SyslogReceiver:
-    """UDP syslog sink; ``lines`` are the decoded datagrams."""
+    """UDP syslog sink; ``lines`` are the decoded datagrams, ``stamped`` the same with the
+    monotonic time each one arrived."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -170,6 +181,7 @@ class SyslogReceiver:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.lines: list[str] = []
+        self.stamped: list[tuple[float, str]] = []
         self.running = True
         threading.Thread(target=self._run, daemon=True).start()
 
@@ -179,7 +191,9 @@ class SyslogReceiver:
                 data, _ = self.sock.recvfrom(65536)
             except OSError:
                 continue
-            self.lines.append(data.decode("utf-8", "replace"))
+            line = data.decode("utf-8", "replace")
+            self.stamped.append((time.monotonic(), line))
+            self.lines.append(line)
 
     def messages(self) -> list[str]:
         """The message part (after ``tag[pid]: ``) of every line."""
@@ -200,6 +214,12 @@ class SyslogReceiver:
             return None
 
         return wait_for(find, timeout, what=f"syslog line matching {pattern!r}")
+
+    def wait_stamped(self, pattern: str, timeout: float = 10.0) -> tuple[float, str]:
+        """(arrival time, line) of the first line matching ``pattern``."""
+        rx = re.compile(pattern)
+        return wait_for(lambda: next((x for x in list(self.stamped) if rx.search(x[1])), None), timeout,
+                        what=f"syslog line matching {pattern!r}")
 
     def close(self) -> None:
         self.running = False
@@ -305,8 +325,9 @@ class Lab:
         self.syslog = SyslogReceiver()
         self.items.append(self.syslog)
 
-    def http(self, name: str, status: int = 200, port: int | None = None) -> HttpBackend:
-        b = HttpBackend(name, port, status).start()
+    def http(self, name: str, status: int = 200, port: int | None = None,
+             host: str = "127.0.0.1") -> HttpBackend:
+        b = HttpBackend(name, port, status, host).start()
         self.items.append(b)
         return b
 

@@ -3,12 +3,20 @@ that match the traffic sent, authentication, admin actions that change where tra
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import os
+import re
+import shutil
 import time
 
 import pytest
 from statlib import http
+
+from fastlb.version import __version__
+
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 
 CONFIG = """
 global
@@ -161,3 +169,57 @@ def test_prometheus_on_the_stats_uri(stack, suffix):
         if line.startswith("haproxy_server_response_time_seconds_count"):
             total += int(line.split()[-1])
     assert total == 4
+
+
+LEGENDS_CONFIG = """
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend fe
+    bind 127.0.0.1:{p0}
+    default_backend be
+backend be
+    balance leastconn
+    cookie SRV insert
+    server s1 127.0.0.1:{b0} cookie c1
+    server s2 [::1]:{b1}
+    server s3 unix@{sock}
+listen stats
+    bind 127.0.0.1:{p1}
+    stats enable
+    stats uri /stats
+    {extra}
+"""
+
+
+def _page(stack, tmp_path, extra: str, cmd=None) -> str:
+    _, v = stack.start(LEGENDS_CONFIG, extra=extra, wait=1, cmd=cmd, sock=tmp_path / "nobody.sock")
+    status, _, body = http(v["p1"], target="/stats")
+    assert status == 200
+    return body.decode()
+
+
+def _legends(page: str) -> list[str]:
+    """The show-legends detail: what the tooltips of proxy and server names say (HAProxy's page
+    also has tooltips on numbers: not those)."""
+    tips = [html.unescape(t) for t in re.findall(r'<div class="?tips"?>(.*?)</div>', page)]
+    return [t for t in tips if t.startswith(("cap: ", "IPv4: ", "IPv6: ", "unix, ", "balancing: "))]
+
+
+def test_hide_version_and_show_legends_on_the_page(stack, tmp_path):
+    plain = _page(stack, tmp_path, "")
+    shown = _page(stack, tmp_path, "stats show-legends\n    stats hide-version")
+    assert f"version {__version__}" in plain and __version__ not in shown
+    assert _legends(plain) == []
+    want = ["cap: frontend, mode: http, id: 1", "cap: backend, mode: http, id: 2", "IPv4: 127.0.0.1:{b0}, id: 1, "
+            "cookie: 'c1'", "IPv6: [::1]:{b1}, id: 2", "unix, id: 3", "balancing: leastconn, cookie: 'SRV'",
+            "cap: proxy, mode: http, id: 3", "balancing: roundrobin"]
+    got = _legends(shown)
+    ports = re.search(r"IPv4: 127\.0\.0\.1:(\d+).*IPv6: \[::1\]:(\d+)", " ".join(got))
+    assert ports, got
+    assert got == [w.format(b0=ports[1], b1=ports[2]) for w in want]
+    if HAPROXY:  # the same detail on HAProxy's page, in the same order
+        theirs = _legends(_page(stack, tmp_path, "stats show-legends\n    stats hide-version", cmd=[HAPROXY]))
+        assert [re.sub(r":\d+,", ":N,", t) for t in theirs] == [re.sub(r":\d+,", ":N,", t) for t in got]
