@@ -56,7 +56,8 @@ typedef struct fl_srv_state {
     uint32_t check_duration_ms;
     uint32_t chk_fail;    /* failed checks */
     uint32_t chk_down;    /* UP->DOWN transitions */
-    uint32_t pad;
+    uint32_t cur_conn;    /* connections to the server from every worker (written by the workers,
+                           * atomically: the server's maxconn is one limit for the whole process) */
 } fl_srv_state_t;
 
 typedef struct fl_counters {
@@ -186,6 +187,32 @@ typedef struct fl_worker_state {
     uint64_t cur_conn;        /* connections this worker holds now (HAProxy's actconn is the sum) */
     uint64_t pad[7];
 } fl_worker_state_t;
+
+/* A connection slot of a server for one stream: 1 if taken, 0 when the server already has
+ * `maxconn` connections across the workers (0 = no limit; the slot is counted all the same). */
+static inline int fl_srv_reserve(fl_srv_state_t *s)
+{
+    uint32_t max = __atomic_load_n(&s->maxconn, __ATOMIC_RELAXED);
+    uint32_t n = __atomic_add_fetch(&s->cur_conn, 1, __ATOMIC_ACQ_REL);
+    if (max == 0 || n <= max)
+        return 1;
+    __atomic_sub_fetch(&s->cur_conn, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+static inline void fl_srv_unreserve(fl_srv_state_t *s, uint32_t n)
+{
+    uint32_t cur = __atomic_load_n(&s->cur_conn, __ATOMIC_RELAXED);
+    /* never below zero (a worker that died is accounted for by the master, fl_srv_forget) */
+    while (cur && !__atomic_compare_exchange_n(&s->cur_conn, &cur, cur > n ? cur - n : 0, 0,
+                                               __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        ;
+}
+
+static inline uint32_t fl_srv_conns(fl_srv_state_t *s)
+{
+    return __atomic_load_n(&s->cur_conn, __ATOMIC_RELAXED);
+}
 
 /* Segment layout:
  *   header | fl_srv_state[nb_servers] | fl_px_state[nb_proxies] | fl_counters[nb_workers][nb_counters]

@@ -186,6 +186,7 @@ cdef extern from "fl_shm.h" nogil:
         uint32_t check_duration_ms
         uint32_t chk_fail
         uint32_t chk_down
+        uint32_t cur_conn
     ctypedef struct fl_counters_t:
         uint64_t cur_sess
         uint64_t max_sess
@@ -281,6 +282,9 @@ cdef extern from "fl_shm.h" nogil:
     uint64_t fl_shm_total_conn(void *base)
     uint64_t fl_shm_next_uniq_id(void *base)
     fl_srv_state_t *fl_shm_servers(void *base)
+    int fl_srv_reserve(fl_srv_state_t *s)
+    void fl_srv_unreserve(fl_srv_state_t *s, uint32_t n)
+    uint32_t fl_srv_conns(fl_srv_state_t *s)
     fl_px_state_t *fl_shm_proxies(void *base)
     fl_counters_t *fl_shm_counters(void *base, uint32_t worker)
     fl_srv_info_t *fl_shm_srv_info(void *base)

@@ -113,7 +113,15 @@ cdef class ServerRt:
             (st.admin & FL_SRV_ADMF_MAINT) == 0
 
     cdef inline bint has_room(self) noexcept:
-        return self.state.maxconn == 0 or <uint32_t>self.cur_conn < self.state.maxconn
+        """Below maxconn, counting the connections of every worker (a hint: reserve() decides)."""
+        return self.state.maxconn == 0 or fl_srv_conns(self.state) < self.state.maxconn
+
+    cdef inline bint reserve(self) noexcept:
+        """Take one of the server's maxconn slots (shared by the workers), if one is free."""
+        return fl_srv_reserve(self.state)
+
+    cdef inline void unreserve(self) noexcept:
+        fl_srv_unreserve(self.state, 1)
 
     cdef inline void refresh_addr(self) noexcept:
         if self.state.addr_gen != self.addr_gen_seen:

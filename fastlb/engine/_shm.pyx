@@ -280,6 +280,28 @@ cdef class SharedState:
                     total[k] += v
         return total
 
+    def forget_worker(self, uint32_t worker):
+        """A worker is gone: its connections to servers no longer count against their maxconn
+        (the shared `cur_conn`), and its current-session gauges are zeroed."""
+        cdef fl_srv_state_t *srv = fl_shm_servers(self.base)
+        cdef fl_srv_info_t *info = fl_shm_srv_info(self.base)
+        cdef fl_counters_t *c
+        cdef uint32_t slot, cs
+        if worker >= self.nb_workers:
+            raise IndexError("worker out of range")
+        for slot in range(self.nb_servers):
+            cs = info[slot].counter_slot
+            if not srv[slot].in_use or cs >= self.nb_counters:
+                continue
+            c = fl_shm_counters(self.base, worker) + cs
+            if c.cur_sess:
+                fl_srv_unreserve(srv + slot, <uint32_t>c.cur_sess)
+                c.cur_sess = 0
+
+    def server_connections(self, int slot):
+        """Connections to a server from every worker now (the count its maxconn limits)."""
+        return fl_srv_conns(self._srv(slot))
+
     def clear_counters(self, uint32_t slot, bint all_fields=False):
         """`clear counters`: reset maxima (and with `all`, every counter) of one object."""
         cdef uint32_t w

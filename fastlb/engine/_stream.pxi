@@ -147,17 +147,18 @@ cdef class Stream(Handler):
             self.persistent = be.lb_hash
             be.cnt.cum_lbconn += 1
             s.cnt.cum_lbconn += 1
-        s = self.srv
-        if not s.has_room():
+        if not self.take_server_slot(False):
+            # the server has maxconn connections (all workers together)
             if not self.persistent:
                 # let the balancer look for a server with room first
                 s = self.pick_with_room()
                 if s is not None:
                     self.srv = s
-            if not self.srv.has_room():
-                self.enqueue()
-                return
-        self.take_server_slot()
+                    if self.take_server_slot(False):
+                        self.connect_server()
+                        return
+            self.enqueue()
+            return
         self.connect_server()
 
     cdef int lb_pick(self, int avoid) noexcept:
@@ -186,10 +187,14 @@ cdef class Stream(Handler):
                 return s
         return None
 
-    cdef inline void take_server_slot(self) noexcept:
+    cdef inline bint take_server_slot(self, bint reserved) noexcept:
+        """Count this stream on its server; False (nothing counted) when the server has no free
+        slot. `reserved`: the slot was taken already (dequeue_server)."""
         cdef ServerRt s = self.srv
         if self.srv_assigned:
-            return
+            return True
+        if not reserved and not s.reserve():
+            return False
         self.srv_assigned = 1
         self.be.lb.take(s.lb_index)
         s.cnt.cum_sess += 1
@@ -202,12 +207,14 @@ cdef class Stream(Handler):
         self.be.cnt.cur_sess = self.be.cur_conn
         if <uint64_t>self.be.cur_conn > self.be.cnt.max_sess:
             self.be.cnt.max_sess = self.be.cur_conn
+        return True
 
     cdef void release_server_slot(self) noexcept:
         cdef ServerRt s = self.srv
         if not self.srv_assigned:
             return
         self.srv_assigned = 0
+        s.unreserve()
         self.be.lb.release(s.lb_index)
         s.cur_conn -= 1
         self.be.cur_conn -= 1
@@ -236,6 +243,7 @@ cdef class Stream(Handler):
             s.queue.append(self)
             self.q_idx_at = s.queue_idx - 1
             self.queued = 1
+            self.w.nqueued += 1
             s.cnt.cur_queue = len(s.queue)
             if s.cnt.cur_queue > s.cnt.max_queue:
                 s.cnt.max_queue = s.cnt.cur_queue
@@ -250,6 +258,7 @@ cdef class Stream(Handler):
         be.queue.append(self)
         self.q_idx_at = be.queue_idx - 1
         self.queued = 2
+        self.w.nqueued += 1
         be.cnt.cur_queue = len(be.queue)
         if be.cnt.cur_queue > be.cnt.max_queue:
             be.cnt.max_queue = be.cnt.cur_queue
@@ -263,11 +272,11 @@ cdef class Stream(Handler):
         self.update_expire()
 
     cdef void leave_queue(self, ServerRt s) noexcept:
-        """Called by the worker: `s` has a free slot for this stream."""
+        """Called by the worker: `s` has a free slot for this stream, reserved for it."""
         self.unqueue()
         self.srv = s
         self.tw = <int64_t>(self.w.now - self.t_queue_start)
-        self.take_server_slot()
+        self.take_server_slot(True)
         self.connect_server()
 
     cdef void unqueue(self) noexcept:
@@ -283,6 +292,8 @@ cdef class Stream(Handler):
                 self.be.queue.remove(self)
             self.be.cnt.cur_queue = len(self.be.queue)
             self.be_qpos += self.be.queue_idx - self.q_idx_at
+        if self.queued:
+            self.w.nqueued -= 1
         self.queued = 0
 
     # -- connecting --------------------------------------------------------------------------

@@ -40,6 +40,8 @@ cdef class Worker:
     cdef fl_counters_t global_cnt         # process-wide counters (show info)
     cdef readonly int worker_index
     cdef readonly int cur_conn
+    cdef int nqueued                      # streams of this worker waiting in a server/backend queue
+    cdef uint64_t queues_tried            # `now` of the last look at the queues (retry_queues)
     cdef fl_worker_state_t *wstate        # this worker's entry in shared memory (cur_conn)
     cdef int maxconn                      # this worker's share of global maxconn (0 = none)
     cdef readonly int stopping            # soft stop: listeners closed, finish streams
@@ -302,6 +304,8 @@ cdef class Worker:
                 self.state_gen_seen = gen
                 self.refresh_server_states()
                 self.refresh_limits()
+            elif self.nqueued and self.now != self.queues_tried:
+                self.retry_queues()
             for i in range(n):
                 ep = <Endpoint>self.events[i].data.ptr
                 if ep.fd >= 0:
@@ -475,22 +479,34 @@ cdef class Worker:
         any server of its backend."""
         cdef Stream st
         cdef BackendRt be = s.backend
-        cdef bint usable
+        cdef bint usable, own
         while s.has_room():
             # a server out of the balancing (drain, weight 0) still serves its own persistent
             # queue, as HAProxy; only usable servers take from the backend's queue
             usable = s.is_usable()
-            if s.queue and (usable or persist_ok(s, be.persist)):
+            own = len(s.queue) > 0 and (usable or persist_ok(s, be.persist))
+            if not own and not (be.queue and usable):
+                return
+            if not s.reserve():
+                return  # the other workers took the free slots
+            if own:
                 st = <Stream>s.queue.pop(0)
                 st.unqueue()
                 s.queue_idx += 1
-            elif be.queue and usable:
+            else:
                 st = <Stream>be.queue.pop(0)
                 st.unqueue()
                 be.queue_idx += 1
-            else:
-                return
             st.leave_queue(s)
+
+    cdef void retry_queues(self) noexcept:
+        """Streams wait in queues: a slot of a full server may have been freed by another worker
+        (maxconn is shared), which this one does not hear of. Looked at once per millisecond, at
+        least every tick, while something waits."""
+        cdef BackendRt be
+        self.queues_tried = self.now
+        for be in self.backends:
+            self.dequeue_backend(be)
 
     cdef void dequeue_backend(self, BackendRt be) noexcept:
         cdef ServerRt s

@@ -239,6 +239,8 @@ class Master:
             if index is None:
                 self.on_other_child_exit(pid, code)
                 continue
+            # what it held towards servers' maxconn is free again (the limit is process-wide)
+            self.shm.forget_worker(index)
             self.on_worker_exit(pid, index, code)
             if not self.stopping:
                 alert(f"Current worker (#{index + 1}, pid {pid}) exited with code {code}: restarting it")

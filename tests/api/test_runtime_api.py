@@ -214,6 +214,81 @@ def test_disable_frontend_stops_every_worker_accepting(lab, tmp_path):
     assert answered(fe, wait=3.0) == 8
 
 
+def test_set_maxconn_server_limits_concurrent_requests_on_all_workers(lab, tmp_path):
+    """`set maxconn server` is a limit, not only a number in `slim`: with it at 1 the server gets
+    one request at a time from both workers together, the others wait in the queue."""
+    p, fe, a1, _a2 = two_servers(lab, tmp_path, body="    timeout queue 10s")
+    p.cli("disable server app/a2")
+    a1.delay = 0.4
+
+    def burst(n: int) -> float:
+        a1.max_active = 0
+        statuses: list[int] = []
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=lambda i=i: statuses.append(http_get(fe, f"/b{i}", 10)[0]))
+                   for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        assert statuses == [200] * n
+        return time.monotonic() - t0
+
+    assert burst(4) < 1.2 and a1.max_active >= 3  # no limit: answered side by side
+    assert p.cli("set maxconn server app/a1 1") == ""
+    queued: list[int] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            stat = p.cli("show stat")
+            cols = stat.splitlines()[0][2:].split(",")
+            row = dict(zip(cols, next(r for r in stat.splitlines() if r.startswith("app,BACKEND,")).split(",")))
+            queued.append(int(row["qcur"] or 0))
+            time.sleep(0.1)
+
+    w = threading.Thread(target=watch)
+    w.start()
+    took = burst(6)
+    w.join(5)
+    assert a1.max_active == 1 and took >= 6 * 0.4, (a1.max_active, took)
+    assert max(queued) >= 2, queued  # the others wait in the backend's queue
+    assert a1.traffic() >= 10
+    assert p.cli("set maxconn server app/a1 0") == ""  # no limit again
+    assert burst(4) < 1.2 and a1.max_active >= 3
+
+
+def test_a_dead_worker_gives_back_its_server_slots(lab, tmp_path):
+    """The shared connection count of a server forgets the connections of a worker that died:
+    after SIGKILL of the workers (one held the only slot of maxconn 1), the respawned ones serve
+    at once instead of queueing behind a connection that no longer exists."""
+    p, fe, a1, _a2 = two_servers(lab, tmp_path, body="    timeout queue 10s")
+    p.cli("disable server app/a2")
+    p.cli("set maxconn server app/a1 1")
+    a1.delay = 3.0
+    held = threading.Thread(target=lambda: _ignore_errors(http_get, fe, "/held", 10), daemon=True)
+    held.start()
+    wait_for(lambda: a1.active == 1, what="the request holding the slot")
+    with open(f"/proc/{p.proc.pid}/task/{p.proc.pid}/children") as f:
+        workers = [int(x) for x in f.read().split()]
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    a1.delay = 0.0
+    p.wait_output(r"exited with code -9: restarting it")
+    wait_for(lambda: _ignore_errors(http_get, fe, "/probe", 2) is not None, what="the respawned workers")
+    t0 = time.monotonic()
+    assert http_get(fe, "/after", 5)[0] == 200
+    assert time.monotonic() - t0 < 1.0  # not queued behind the dead worker's connection
+
+
+def _ignore_errors(fn, *args):
+    try:
+        return fn(*args)
+    except OSError:
+        return None
+
+
 def test_set_server_addr_moves_traffic(lab, tmp_path):
     p, fe, _a1, a2 = two_servers(lab, tmp_path)
     b3 = lab.http("b3")
