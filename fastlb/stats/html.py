@@ -229,14 +229,17 @@ def render_html(rows: list[StatRow], ctx: PageContext) -> str:
     """The whole page."""
     now = int(time.time())
     uptime = _human_age(max(0, now - ctx.start_time)) if ctx.start_time else ""
-    title = "Statistics Report" + (f" for pid {os.getpid()}" if not ctx.hide_version else "")
+    # as HAProxy's page: the product in the title, the pid of the answering process in the
+    # heading (hide-version hides the version only)
+    node = f" on {ctx.node}" if ctx.node else ""
+    title = f"Statistics Report for fastlb{node}"
     refresh = f'<meta http-equiv="refresh" content="{ctx.refresh_s}">' if ctx.refresh_s else ""
     parts = [
         "<!DOCTYPE html>",
         (f'<html><head><meta charset="utf-8"><title>{escape(title)}</title>{refresh}'
         f"<style>{STYLE}</style></head><body>"),
         f"<h1>fastlb{'' if ctx.hide_version else ' version ' + escape(ctx.version)}</h1>",
-        f"<h2>{escape(title)}{' on ' + escape(ctx.node) if ctx.node else ''}</h2>",
+        f"<h2>{escape(f'Statistics Report for pid {os.getpid()}{node}')}</h2>",
     ]
     if ctx.description:
         parts.append(f"<p class=\"desc\">{escape(ctx.description)}</p>")

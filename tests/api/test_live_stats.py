@@ -46,12 +46,12 @@ def csv_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
 
 
 def pages_of_every_worker(port: int, target: str = "/stats", workers: int = 2) -> dict[str, str]:
-    """The HTML page as served by each worker (its title names the worker's pid)."""
+    """The HTML page as served by each worker (its heading names the worker's pid)."""
     seen: dict[str, str] = {}
     for _ in range(200):
         status, body = get(port, target)
         assert status == 200
-        pid = re.search(r"<title>Statistics Report for pid (\d+)</title>", body).group(1)
+        pid = re.search(r"<h2>Statistics Report for pid (\d+)</h2>", body).group(1)
         seen[pid] = body
         if len(seen) == workers:
             return seen

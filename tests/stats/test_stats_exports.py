@@ -212,6 +212,10 @@ def test_hide_version_and_show_legends_on_the_page(stack, tmp_path):
     plain = _page(stack, tmp_path, "")
     shown = _page(stack, tmp_path, "stats show-legends\n    stats hide-version")
     assert f"version {__version__}" in plain and __version__ not in shown
+    # hide-version keeps the pid of the process that answered, as HAProxy
+    for page in (plain, shown):
+        assert re.search(r"<h2>Statistics Report for pid \d+</h2>", page), page[:400]
+        assert "<title>Statistics Report for fastlb</title>" in page
     assert _legends(plain) == []
     want = ["cap: frontend, mode: http, id: 1", "cap: backend, mode: http, id: 2", "IPv4: 127.0.0.1:{b0}, id: 1, "
             "cookie: 'c1'", "IPv6: [::1]:{b1}, id: 2", "unix, id: 3", "balancing: leastconn, cookie: 'SRV'",
@@ -220,6 +224,9 @@ def test_hide_version_and_show_legends_on_the_page(stack, tmp_path):
     ports = re.search(r"IPv4: 127\.0\.0\.1:(\d+).*IPv6: \[::1\]:(\d+)", " ".join(got))
     assert ports, got
     assert got == [w.format(b0=ports[1], b1=ports[2]) for w in want]
-    if HAPROXY:  # the same detail on HAProxy's page, in the same order
-        theirs = _legends(_page(stack, tmp_path, "stats show-legends\n    stats hide-version", cmd=[HAPROXY]))
+    if HAPROXY:  # the same detail on HAProxy's page, in the same order, and the same headings
+        page = _page(stack, tmp_path, "stats show-legends\n    stats hide-version", cmd=[HAPROXY])
+        assert re.search(r"<h2>Statistics Report for pid \d+</h2>", page)
+        assert "<title>Statistics Report for HAProxy</title>" in page
+        theirs = _legends(page)
         assert [re.sub(r":\d+,", ":N,", t) for t in theirs] == [re.sub(r":\d+,", ":N,", t) for t in got]
