@@ -465,26 +465,32 @@ add(
 )
 
 
-@keyword("option httplog", "dfl", "[clf]", "HTTP log format")
+@keyword("option httplog", "dfl", "[clf|json]",
+         "HTTP log format (json: fastlb's JSON line of the same fields)")
 def kw_option_httplog(ctx: Ctx, words: list[str]) -> None:
     px = ctx.px
     if words[0] in ("no", "default"):
         px.f["httplog"] = False
         px.options().discard("httplog")
         return
-    if len(words) > 2 and words[2] != "clf":
-        raise KeywordError("keyword 'httplog' only supports option 'clf'.")
+    if len(words) > 2 and words[2] not in ("clf", "json"):
+        raise KeywordError("keyword 'httplog' only supports option 'clf'.")  # (HAProxy's words)
+    ctx.no_more(words, 3)
     px.f["httplog"] = True
-    px.f["httplog_clf"] = len(words) > 2
+    px.f["httplog_clf"] = len(words) > 2 and words[2] == "clf"
+    px.f["log_json"] = len(words) > 2 and words[2] == "json"
     px.f["tcplog"] = False
     px.options().add("httplog")
     px.options().discard("tcplog")
 
 
-@keyword("option tcplog", "dflb", "", "TCP log format")
+@keyword("option tcplog", "dflb", "[json]",
+         "TCP log format (json: fastlb's JSON line of the same fields)")
 def kw_option_tcplog(ctx: Ctx, words: list[str]) -> None:
     px = ctx.px
-    ctx.no_more(words, 2)
+    # HAProxy takes no argument; fastlb's "json" picks the JSON line
+    ctx.no_more(words, 3 if len(words) > 2 and words[2] == "json" else 2)
+    px.f["log_json"] = len(words) > 2
     px.f["tcplog"] = True
     px.f["httplog"] = False
     px.options().add("tcplog")

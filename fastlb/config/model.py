@@ -491,6 +491,7 @@ class Proxy:
     originalto: OriginalTo | None = None
     httplog: bool = False
     httplog_clf: bool = False
+    log_json: bool = False  # fastlb: `option httplog json` / `option tcplog json`
     tcplog: bool = False
     dontlognull: bool = False
     dontlog_normal: bool = False

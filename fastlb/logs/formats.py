@@ -39,6 +39,11 @@ JSON_HTTP_FORMAT = ("%{+json}o %(client_ip)ci %(client_port)cp %(request_date)tr
                     "%(termination_state)tsc %(actconn)ac %(feconn)fc %(beconn)bc %(srv_conn)sc %(retries)rc "
                     "%(srv_queue)sq %(backend_queue)bq %(http_request)r")
 
+JSON_TCP_FORMAT = ("%{+json}o %(client_ip)ci %(client_port)cp %(accept_date)t %(frontend_name)ft "
+                   "%(backend_name)b %(server_name)s %(time_queue)Tw %(time_connect)Tc %(time_total)Tt "
+                   "%(bytes_read)B %(termination_state)ts %(actconn)ac %(feconn)fc %(beconn)bc %(srv_conn)sc "
+                   "%(retries)rc %(srv_queue)sq %(backend_queue)bq")
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

@@ -16,7 +16,16 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .formats import CLF_FORMAT, HTTPLOG_FORMAT, TCPLOG_FORMAT, compile_format, split_addr, uses
+from .formats import (
+    CLF_FORMAT,
+    HTTPLOG_FORMAT,
+    JSON_HTTP_FORMAT,
+    JSON_TCP_FORMAT,
+    TCPLOG_FORMAT,
+    compile_format,
+    split_addr,
+    uses,
+)
 from .syslog import LEVEL, Target, make_targets
 
 DEFAULT_TAG = "haproxy"  # what log parsers and syslog filters expect (``log-tag`` changes it)
@@ -28,10 +37,11 @@ def format_of(proxy: Any) -> str | None:
     """The log format of a frontend: its log-format, else httplog/clf/tcplog, else None."""
     if proxy.log_format:
         return proxy.log_format
+    json_line = getattr(proxy, "log_json", False)
     if proxy.httplog and proxy.mode == "http":
-        return CLF_FORMAT if proxy.httplog_clf else HTTPLOG_FORMAT
+        return JSON_HTTP_FORMAT if json_line else (CLF_FORMAT if proxy.httplog_clf else HTTPLOG_FORMAT)
     if proxy.tcplog or proxy.httplog:  # HAProxy falls back to tcplog for httplog in TCP mode
-        return TCPLOG_FORMAT
+        return JSON_TCP_FORMAT if json_line else TCPLOG_FORMAT
     return None
 
 

@@ -243,7 +243,8 @@ def test_set_maxconn_server_limits_concurrent_requests_on_all_workers(lab, tmp_p
         while time.monotonic() < deadline:
             stat = p.cli("show stat")
             cols = stat.splitlines()[0][2:].split(",")
-            row = dict(zip(cols, next(r for r in stat.splitlines() if r.startswith("app,BACKEND,")).split(",")))
+            line = next(r for r in stat.splitlines() if r.startswith("app,BACKEND,"))
+            row = dict(zip(cols, line.split(",")))
             queued.append(int(row["qcur"] or 0))
             time.sleep(0.1)
 

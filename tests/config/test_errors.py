@@ -213,6 +213,14 @@ CASES = {
         "frontend fe\n    bind :8000\n    http-request deny deny_status 999\n",
         (8, "error detected in proxy while parsing 'http-request deny' rule : Unexpected status code '999'."),
     ),
+    "tcplog argument": (
+        "frontend fe\n    bind :8000\n    option tcplog x\n",
+        (8, "'option tcplog' cannot handle unexpected argument 'x'."),
+    ),
+    "httplog argument": (
+        "frontend fe\n    bind :8000\n    option httplog foo\n",
+        (8, "keyword 'httplog' only supports option 'clf'."),
+    ),
     "unknown service": (
         "frontend fe\n    bind :8000\n    http-request use-service lua.hello\n",
         (8, "error detected in proxy while parsing 'http-request use-service' rule : 'lua.hello' unknown "
@@ -417,6 +425,11 @@ def test_warnings_haproxy_accepts(text, expected):
     assert expected in warnings(text)
 
 
+def test_json_log_option_is_fastlbs_own_and_silent():
+    assert warnings("frontend fe\n    bind :8000\n    option httplog json\n") == []
+    assert warnings("frontend fe\n    mode tcp\n    bind :8000\n    option tcplog json\n") == []
+
+
 def test_prometheus_service_is_supported_without_warning():
     assert warnings("frontend fe\n    bind :8000\n    http-request use-service prometheus-exporter\n") == []
 
@@ -445,6 +458,8 @@ def test_haproxy_agrees(name, tmp_path):
 # The cases whose message is HAProxy's word for word (the others add detail or differ in form:
 # HAProxy reports some of them without a line, or stops before reaching them).
 HAPROXY_SAME_WORDING = {
+    "tcplog argument",
+    "httplog argument",
     "unknown keyword with suggestion",
     "unknown keyword without suggestion",
     "unknown option",

@@ -271,3 +271,66 @@ def test_stdout_target_raw_format(stack):
     out = proc.stop()
     lines = [ln for ln in out.splitlines() if '"GET /out HTTP/1.1"' in ln]
     assert len(lines) == 1 and HTTPLOG_RE.match("<0>Jan  1 00:00:00 x[1]: " + lines[0])
+
+
+JSON_CONFIG = """
+global
+    log 127.0.0.1:{syslog} local0
+defaults
+    log global
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend web
+    mode http
+    option httplog json
+    bind 127.0.0.1:{p0}
+    default_backend app
+frontend raw
+    mode tcp
+    option tcplog json
+    bind 127.0.0.1:{p1}
+    default_backend pool
+backend app
+    mode http
+    server a1 127.0.0.1:{b0}
+backend pool
+    mode tcp
+    server t1 127.0.0.1:{b0}
+"""
+
+
+def test_ready_made_json_lines_from_the_config(stack, syslog):
+    """`option httplog json` / `option tcplog json` (fastlb's): the httplog and tcplog fields as
+    one JSON object per line."""
+    _, v = stack.start(JSON_CONFIG, backends=1, ports=2, syslog=syslog.port, wait=1)
+    time.sleep(0.2)
+    syslog.collect(2, timeout=0.3)
+    syslog.messages.clear()
+    with socket.create_connection(("127.0.0.1", v["p0"])) as s:
+        http_port = s.getsockname()[1]
+        s.sendall(b"GET /j?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+    with socket.create_connection(("127.0.0.1", v["p1"])) as s:
+        tcp_port = s.getsockname()[1]
+        s.sendall(b"GET /t HTTP/1.0\r\n\r\n")
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    docs = {}
+    for m in syslog.collect(2, timeout=3):
+        head, _, body = m.decode().rstrip("\n").partition("]: ")
+        assert head.startswith("<134>"), m
+        doc = json.loads(body)
+        docs[doc["frontend_name"]] = doc
+    h, t = docs["web"], docs["raw"]
+    assert (h["client_ip"], h["client_port"]) == ("127.0.0.1", http_port)
+    assert (h["backend_name"], h["server_name"]) == ("app", "a1")
+    assert h["status_code"] == 200 and h["http_request"] == "GET /j?x=1 HTTP/1.1" and h["bytes_read"] > 0
+    assert h["termination_state"] == "----" and h["time_queue"] == 0
+    assert h["time_active"] >= h["time_response"] >= 0
+    assert (t["client_port"], t["backend_name"], t["server_name"]) == (tcp_port, "pool", "t1")
+    assert t["termination_state"] == "--"
+    assert t["bytes_read"] == len(got) and t["time_total"] >= t["time_connect"] >= 0
+    assert (t["actconn"], t["feconn"], t["retries"]) == (1, 1, 0)
