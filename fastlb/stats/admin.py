@@ -7,7 +7,8 @@ that stats configurations use in practice:
   - named or anonymous ACLs on ``src`` (addresses and networks, ``-f`` files not read),
   - ``http_auth(<userlist>)`` and ``http_auth_group(<userlist>) <groups>`` (insecure-password
     users, and crypt(3) hashes when the ``crypt`` module is available).
-Anything else evaluates to false, so an unsupported condition never grants admin rights.
+Anything else is refused at load (``unsupported_in_condition``, called by the ``stats admin``
+keyword), with the file and line, rather than silently never granting admin rights.
 """
 from __future__ import annotations
 
@@ -93,6 +94,49 @@ def _acl_matches(acl: AclDef, request: dict, config: Config) -> bool:
     if acl.fetch == "http_auth_group" and acl.fetch_args:
         return userlist_auth(config, acl.fetch_args[0], request, tuple(acl.values))
     return False
+
+
+#: The predefined ACLs this module evaluates.
+PREDEFINED = frozenset({"TRUE", "FALSE", "LOCALHOST", "HTTP", *_METHOD_ACLS})
+
+
+def _acl_problem(acl: AclDef) -> str | None:
+    """Why this module cannot evaluate `acl`, or None."""
+    if acl.converters:
+        return "converters"
+    if acl.fetch == "src":
+        if acl.pattern_files:
+            return "pattern files (-f)"
+        if acl.matcher not in (None, "ip"):
+            return f"the match method '-m {acl.matcher}'"
+        for v in acl.values:
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                return f"the value '{v}'"
+        return None
+    if acl.fetch in ("http_auth", "http_auth_group") and acl.fetch_args:
+        return None
+    return f"the fetch '{acl.fetch}'"
+
+
+def unsupported_in_condition(cond: Condition, acls: list[AclDef]) -> str | None:
+    """What a ``stats admin`` condition uses that the page cannot evaluate (None: all of it is
+    supported): predefined ACLs out of PREDEFINED, ACLs on other fetches than ``src``,
+    ``http_auth`` and ``http_auth_group``, or with converters, pattern files or match methods."""
+    for conj in cond.terms:
+        for term in conj:
+            if term.predefined:
+                if term.acl not in PREDEFINED:
+                    return f"the predefined ACL '{term.acl}'"
+                continue
+            defs = [term.anonymous] if term.anonymous is not None else [a for a in acls if a.name == term.acl]
+            for acl in defs:
+                problem = _acl_problem(acl)
+                if problem:
+                    where = f"ACL '{acl.name}'" if acl.name else "an anonymous ACL"
+                    return f"{problem} in {where}"
+    return None
 
 
 def _predefined(name: str, request: dict) -> bool:

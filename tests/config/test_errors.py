@@ -425,6 +425,37 @@ def test_warnings_haproxy_accepts(text, expected):
     assert expected in warnings(text)
 
 
+STATS_ADMIN = "listen st\n    bind :8000\n    stats enable\n    acl {acl}\n    stats admin if {cond}\n"
+
+
+@pytest.mark.parametrize(
+    "acl, cond, problem",
+    [
+        ("net src 10.0.0.0/8", "net HTTP_1.1", "the predefined ACL 'HTTP_1.1'"),
+        ("ua hdr(user-agent) -m sub curl", "ua", "the fetch 'hdr' in ACL 'ua'"),
+        ("net src -f {tmp}/admins.lst", "net", "pattern files (-f) in ACL 'net'"),
+        ("net src 10.0.0.0/8", "net { path_beg /admin }", "the fetch 'path_beg' in an anonymous ACL"),
+        ("net src,ipmask(24) 10.0.0.0", "net", "converters in ACL 'net'"),
+    ],
+)
+def test_unsupported_stats_admin_condition_is_an_error_at_its_line(acl, cond, problem, tmp_path):
+    """HAProxy accepts these; fastlb's page cannot evaluate them, and says so at load instead of
+    never granting the admin rights."""
+    (tmp_path / "admins.lst").write_text("10.0.0.0/8\n")
+    acl = acl.format(tmp=tmp_path)
+    assert alerts(STATS_ADMIN.format(acl=acl, cond=cond)) == [(10, (
+        f"'stats admin' condition uses {problem}, which fastlb cannot evaluate on the statistics page "
+        "(it supports TRUE, FALSE, LOCALHOST, HTTP, METH_*, and ACLs on src, http_auth and "
+        "http_auth_group)."))]
+
+
+def test_supported_stats_admin_conditions_load():
+    for acl, cond in (("net src 10.0.0.0/8 127.0.0.1", "net || LOCALHOST"), ("a http_auth(admins)", "a METH_POST"),
+                      ("net src 10.0.0.0/8", "!net TRUE")):
+        text = STATS_ADMIN.format(acl=acl, cond=cond) + "userlist admins\n    user u insecure-password p\n"
+        assert warnings(text) == []
+
+
 def test_json_log_option_is_fastlbs_own_and_silent():
     assert warnings("frontend fe\n    bind :8000\n    option httplog json\n") == []
     assert warnings("frontend fe\n    mode tcp\n    bind :8000\n    option tcplog json\n") == []
