@@ -151,7 +151,9 @@ cdef void build_runtime(Worker w, plan) except *:
         if be.rules is not None:
             # a backend's tcp-request connection rules never apply (no capability)
             be.rules.tcp_conn = []
-    w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation
+    # the states above were read while the master may already write them (a CLI command right
+    # after start): refresh once more at the first round instead of trusting the build
+    w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation - 1
 
 
 cdef XffConf make_xff(ff):

@@ -162,6 +162,7 @@ def test_dated_cookie_is_refreshed_and_expires(backends, run_cfg, tmp_path):
     port, port2, sock = free_port(), free_port(), tmp_path / "s.sock"
     text = cfg(port, port2, sock, b.ports).replace("maxidle 10s", "maxidle 2s")
     run_cfg(text.replace("global\n", "global\n    nbthread 1\n"), port)
+    wait_port(port2)  # run_cfg waits for the first frontend only
     srv, set_cookie, _ = get(port2, None)
     value = set_cookie.split(";")[0]
     assert re.fullmatch(r"SRV=c1\|[A-Za-z0-9+/]{5}", value)
