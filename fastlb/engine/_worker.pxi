@@ -458,12 +458,20 @@ cdef class Worker:
         l.cur_conn -= 1
         fe.cnt.cur_sess = fe.cur_conn
         l.cnt.cur_sess = l.cur_conn
-        # a freed slot may let a listener that hit a limit accept again
+        # a freed slot may let a listener that hit a limit accept again: its own limit, the
+        # frontend's (shared by every bind and every port of a range) or the worker's
         if l.paused & 1:
             l.paused &= ~1
             if not l.in_pending:
                 l.in_pending = 1
                 self.wake(l.ep)
+        if fe.maxconn and fe.cur_conn < fe.maxconn:
+            for x in fe.listeners:
+                if x.paused & 1:
+                    x.paused &= ~1
+                    if not x.in_pending:
+                        x.in_pending = 1
+                        self.wake(x.ep)
         if self.maxconn and self.cur_conn == self.maxconn - 1:
             for x in self.listeners:
                 if x.paused & 1:

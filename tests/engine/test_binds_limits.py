@@ -136,3 +136,28 @@ def test_global_maxconn_and_runtime_change(backends, run_cfg, tmp_path):
     assert timed(2) >= 0.95
     cli("set maxconn frontend fe 0")
     assert timed(2) < 0.95
+
+
+def test_frontend_maxconn_shared_by_two_binds_wakes_the_other_bind(backends, run_cfg):
+    """A slot freed on one bind lets a connection waiting in the other bind's backlog in."""
+    b = backends("http")
+    p1, p2 = free_port(), free_port()
+    run_cfg(cfg_with_binds(f"    bind 127.0.0.1:{p1}\n    bind 127.0.0.1:{p2}", b.ports[0],
+                           fe_extra="    maxconn 1"), p1)
+    wait_port(p2)
+    time.sleep(0.3)  # the probe connections of wait_port are closed and counted out
+
+    def one(port, ms):
+        t0 = time.monotonic()
+        r = RawClient(port, timeout=8).request(path=f"/slow?ms={ms}", headers={"Connection": "close"})
+        return r.status, time.monotonic() - t0
+
+    with ThreadPoolExecutor(2) as ex:
+        first = ex.submit(one, p1, 700)
+        time.sleep(0.25)
+        second = ex.submit(one, p2, 10)  # waits in p2's backlog: the frontend is full
+        st1, _ = first.result()
+        st2, t2 = second.result()
+    assert st1 == 200 and st2 == 200
+    # served once the first one left (~0.45 s later), not after a timeout or a new SYN on p2
+    assert 0.3 <= t2 < 2.0
