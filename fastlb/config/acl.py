@@ -76,7 +76,7 @@ def _fetches() -> dict[str, FetchInfo]:
     add("url_ip", "ip")
     add("url_port", "int")
     add("query pathq url32 base32", "str")
-    add("method", "str")
+    add("method", "str", "meth")  # HAProxy's method matcher: known methods by exact name
     add("req.ver req_ver", "str")
     add("res.ver resp_ver", "str")
     add("status", "int")

@@ -51,6 +51,7 @@ DEF F_RDP_COOKIE_CNT = 39
 DEF F_FHDR_CNT = 40    # req.fhdr_cnt: header lines (hdr_cnt counts comma-separated values)
 DEF F_RES_FHDR_CNT = 41
 DEF F_SSL_HELLO_TYPE = 42  # req.ssl_hello_type: handshake type of a TLS record (1: ClientHello)
+DEF F_PROTO_HTTP = 43  # req.proto_http: an HTTP stream (false in mode tcp)
 
 # three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
 DEF T_FAIL = 0
@@ -70,6 +71,7 @@ DEF M_INT = 9
 DEF M_IP = 10
 DEF M_FOUND = 11
 DEF M_BOOL = 12
+DEF M_METH = 13       # method -i: see method_matcher()
 
 
 cdef class Fetch:
@@ -93,6 +95,8 @@ cdef class Fetch:
                     if self.be is not None else len(s.be.active) + len(s.be.backups)]
         if self.kind == F_CONST_BOOL or self.kind == F_CONST_INT or self.kind == F_CONST_STR:
             return [self.const]
+        if self.kind == F_PROTO_HTTP:
+            return [isinstance(s, HttpStream)]
         if self.kind == F_FE_NAME:
             return [s.fe.name.encode()]
         if self.kind == F_BE_NAME:
@@ -153,11 +157,16 @@ cdef class Fetch:
         return []
 
 
+cdef class StrIndex             # _strindex.pxi
+
+
 cdef class Matcher:
     cdef int kind
     cdef bint icase
-    cdef frozenset exact           # str
+    cdef frozenset exact           # str (meth: the known method names)
+    cdef frozenset other           # meth: the other methods, lower-case
     cdef tuple strs                # beg/end/sub/dir/dom patterns
+    cdef StrIndex idx              # beg/end/dir/dom with many patterns: hash lookups
     cdef list regexes
     cdef list ranges               # int/len: (lo, hi) inclusive, None = open
     cdef list nets                 # ip: (version, network int, mask int)
@@ -190,6 +199,10 @@ cdef class Matcher:
             b = ip_text(v)
         else:
             b = str(v).encode()
+        if self.kind == M_METH:
+            if b in self.exact:
+                return True
+            return b not in _KNOWN_METHODS and b.lower() in self.other
         if self.kind == M_REG:
             for r in self.regexes:
                 if r.search(b) is not None:
@@ -199,6 +212,8 @@ cdef class Matcher:
             b = b.lower()
         if self.kind == M_STR:
             return b in self.exact
+        if self.idx is not None:
+            return self.idx.best(b, 1) == 0
         if self.kind == M_BEG:
             for p in self.strs:
                 if b.startswith(p):
@@ -216,7 +231,7 @@ cdef class Matcher:
             return False
         if self.kind == M_DIR:
             for p in self.strs:
-                if word_match(b, p, b"/"):
+                if word_match(b, p, b"/?"):
                     return True
             return False
         if self.kind == M_DOM:
@@ -410,59 +425,6 @@ cdef class Cond:
         if res == T_MISS:
             return T_MISS
         return T_PASS if (res == T_PASS) != self.unless else T_FAIL
-
-
-cdef class RuleRouter(Router):
-    """use_backend rules, first match wins. Runs of simple rules (one positive ACL on the same
-    path/url fetch, exact or prefix patterns) are merged into one lookup table, so that a
-    thousand such rules cost about as much as one."""
-    cdef list rules                # (Cond or None, BackendRt or None, dynamic name or None)
-    cdef list blocks               # ("table", fetch, icase, exact dict, prefix dicts by length) | ("rule", i)
-
-    cdef BackendRt route(self, Stream s, BackendRt default):
-        cdef Cond c
-        for blk in self.blocks:
-            if blk[0] == "rule":
-                c, be = self.rules[blk[1]][0], self.rules[blk[1]][1]
-                if c is None or c.eval(s):
-                    return <BackendRt>be
-            else:
-                be = self.lookup(blk, s)
-                if be is not None:
-                    return <BackendRt>be
-        return default
-
-    cdef object lookup(self, tuple blk, Stream s):
-        cdef Fetch f = <Fetch>blk[1]
-        cdef dict exact = blk[3]
-        cdef list by_len = blk[4]
-        cdef object best = None
-        cdef Py_ssize_t best_i = 1 << 30
-        cdef const char *p
-        cdef uint32_t n
-        cdef bytes b
-        cdef Py_ssize_t plen
-        if isinstance(s, HttpStream) and request_str(<HttpStream>s, f.kind, &p, &n):
-            vals = [p[:n]]          # one object for the whole table (no list of samples)
-        else:
-            vals = f.samples(s)
-        for v in vals:
-            if not isinstance(v, bytes):
-                continue
-            b = (<bytes>v).lower() if blk[2] else <bytes>v
-            hit = exact.get(b)
-            if hit is not None and <Py_ssize_t>hit[0] < best_i:
-                best_i = hit[0]
-                best = hit[1]
-            for entry in by_len:
-                plen = <Py_ssize_t>(<tuple>entry)[0]
-                if plen > len(b):
-                    break
-                hit = (<dict>(<tuple>entry)[1]).get(b[:plen])
-                if hit is not None and <Py_ssize_t>hit[0] < best_i:
-                    best_i = hit[0]
-                    best = hit[1]
-        return best
 
 
 # ---------------------------------------------------------------------------------------------

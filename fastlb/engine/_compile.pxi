@@ -27,7 +27,7 @@ _BASE_FETCHES = {
     "fe_conn": (F_FE_CONN, "int"), "be_conn": (F_BE_CONN, "int"), "req.hdr_names": (F_HDR_NAMES, "str"),
     "srv_is_up": (F_SRV_IS_UP, "bool"), "connslots": (F_CONNSLOTS, "int"), "queue": (F_QUEUE, "int"),
     "status": (F_STATUS, "int"),
-    "http_auth": (F_HTTP_AUTH, "bool"),
+    "http_auth": (F_HTTP_AUTH, "bool"), "req.proto_http": (F_PROTO_HTTP, "bool"),
     "req.rdp_cookie": (F_RDP_COOKIE, "str"), "rdp_cookie": (F_RDP_COOKIE, "str"),
     "req_rdp_cookie": (F_RDP_COOKIE, "str"), "req.rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
     "rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
@@ -36,11 +36,12 @@ _BASE_FETCHES = {
 # fetches that are constant for fastlb's build (no TLS termination yet)
 _CONST_FETCHES = {
     "always_true": True, "always_false": False, "ssl_fc": False, "ssl_fc_has_crt": False,
-    "ssl_fc_has_sni": False, "ssl_c_used": False, "stopping": False, "req.proto_http": True,
+    "ssl_fc_has_sni": False, "ssl_c_used": False, "stopping": False,
 }
 _DERIVED = ("_beg", "_end", "_sub", "_reg", "_dir", "_dom", "_len", "_cnt", "_val", "_ip")
 _MATCHERS = {"str": M_STR, "sub": M_SUB, "beg": M_BEG, "end": M_END, "dir": M_DIR, "dom": M_DOM, "reg": M_REG,
-             "len": M_LEN, "int": M_INT, "ip": M_IP, "found": M_FOUND, "bool": M_BOOL, "bin": M_STR}
+             "len": M_LEN, "int": M_INT, "ip": M_IP, "found": M_FOUND, "bool": M_BOOL, "bin": M_STR,
+             "meth": M_STR}
 
 
 cdef Fetch make_fetch(Worker w, str name, tuple args):
@@ -179,8 +180,14 @@ def _pattern_values(acl):
     for path in acl.pattern_files:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             for line in fh:
-                line = line.strip()
-                if line and not line.startswith("#"):
+                # as HAProxy reads pattern files: '#' in the first column starts a comment,
+                # leading spaces and tabs go, the rest of the line (trailing spaces too) is the
+                # pattern, empty lines are skipped
+                line = line.rstrip("\r\n")
+                if line.startswith("#"):
+                    continue
+                line = line.lstrip(" \t")
+                if line:
                     values.append(line)
     return values
 
@@ -195,10 +202,14 @@ cdef Matcher make_matcher(str method, acl, str fetch_out):
     elif m.kind in (M_SUB, M_BEG, M_END):
         m.strs = tuple((v.lower() if m.icase else v).encode() for v in values)
     elif m.kind == M_DIR:
-        m.strs = tuple((v.lower() if m.icase else v).strip("/").encode() for v in values)
+        m.strs = tuple((v.lower() if m.icase else v).strip("/?").encode() for v in values)
     elif m.kind == M_DOM:
         m.strs = tuple((v.lower() if m.icase else v).strip("./:?").encode() for v in values)
-    elif m.kind == M_REG:
+    if m.kind in (M_BEG, M_END, M_DIR, M_DOM) and len(m.strs) > 8:
+        m.idx = StrIndex(m.icase)
+        for v in m.strs:
+            m.idx.add(m.kind, v, 0)
+    if m.kind == M_REG:
         flags = _re.IGNORECASE if m.icase else 0
         m.regexes = [_re.compile(v.encode(), flags) for v in values]
     elif m.kind in (M_INT, M_LEN):
@@ -234,9 +245,22 @@ cdef AclPart make_acl_part(Worker w, acl):
         p.m.kind = M_FOUND
         return p
     p.m = make_matcher(method, acl, p.fetch.out)
+    if method == "meth" and p.m.icase:
+        method_matcher(p.m, [v.encode() for v in _pattern_values(acl)])
     p.direct = p.fetch.kind in (F_PATH, F_PATHQ, F_URL, F_METHOD) and p.m.kind in (M_STR, M_BEG, M_END, M_SUB) \
         and len(p.m.strs if p.m.kind != M_STR else p.m.exact) <= 32
     return p
+
+
+_KNOWN_METHODS = frozenset({b"OPTIONS", b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"TRACE", b"CONNECT"})
+
+
+cdef void method_matcher(Matcher m, list patterns) except *:
+    """`method -i ...` without -m: HAProxy matches a known method (GET, POST...) by its exact name
+    whatever -i says, and only other methods by their text with -i (its "meth" matcher)."""
+    m.kind = M_METH
+    m.other = frozenset(p.lower() for p in patterns if p not in _KNOWN_METHODS)
+    m.exact = frozenset(p for p in patterns if p in _KNOWN_METHODS)
 
 
 _PREDEFINED = {
@@ -336,53 +360,5 @@ cdef object compile_router(Worker w, proxy, dict acls):
         except RuleCompileError as exc:
             raise RuleCompileError(f"[{ub.file}:{ub.line}] : use_backend : {exc}") from None
         r.rules.append((c, be))
-    r.blocks = _route_blocks(r.rules)
+    r.blocks = route_blocks(r.rules)
     return r
-
-
-def _indexable(c):
-    """(fetch, icase, method, patterns) when rule condition `c` is one positive ACL line with an
-    exact or prefix match on a single-valued string fetch; None otherwise."""
-    if c is None or (<Cond>c).unless or len((<Cond>c).terms) != 1 or len((<Cond>c).terms[0]) != 1:
-        return None
-    neg, a = (<Cond>c).terms[0][0]
-    if neg or len((<Acl>a).parts) != 1:
-        return None
-    p = (<Acl>a).parts[0]
-    f = (<AclPart>p).fetch
-    m = (<AclPart>p).m
-    if (<Fetch>f).kind not in (F_PATH, F_URL, F_BASE, F_PATHQ, F_METHOD):
-        return None
-    if (<Matcher>m).kind == M_STR:
-        return f, (<Matcher>m).icase, "str", (<Matcher>m).exact
-    if (<Matcher>m).kind == M_BEG:
-        return f, (<Matcher>m).icase, "beg", (<Matcher>m).strs
-    return None
-
-
-def _route_blocks(rules):
-    blocks = []
-    cur = None
-    for i, (c, be) in enumerate(rules):
-        ix = _indexable(c)
-        if ix is not None and cur is not None and (<Fetch>cur[1]).kind == (<Fetch>ix[0]).kind and cur[2] == ix[1]:
-            pass
-        elif ix is not None:
-            cur = ["table", ix[0], ix[1], {}, {}]
-            blocks.append(cur)
-        else:
-            cur = None
-            blocks.append(("rule", i))
-            continue
-        exact, by_len = cur[3], cur[4]
-        for pat in ix[3]:
-            target = exact if ix[2] == "str" else by_len.setdefault(len(pat), {})
-            if pat not in target:
-                target[pat] = (i, be)
-    out = []
-    for blk in blocks:
-        if blk[0] == "table":
-            out.append(("table", blk[1], blk[2], blk[3], sorted(blk[4].items())))
-        else:
-            out.append(blk)
-    return out
