@@ -40,7 +40,7 @@ def route_request(Worker w, str frontend, bytes request, long n=1, str src="127.
         raise ValueError("request larger than the buffer")
     memcpy(s.rq.data, <char *>request, len(request))
     s.rq.len = len(request)
-    fl_http_msg_init(&s.req, w.hdrs, <uint16_t>w.maxhdr)
+    fl_http_msg_init(&s.req, w.hdrs, <uint16_t>w.hdr_cap)
     r = fl_http_parse_request(s.rq.data, s.rq.len, &s.req, NULL)
     if r <= 0:
         w.bufs.give(&s.rq)

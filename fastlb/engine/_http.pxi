@@ -280,12 +280,12 @@ cdef class HttpStream(Stream):
         lim.maxhdr = <uint16_t>w.maxhdr
         hdrs = self.own_hdrs if self.own_hdrs != NULL else w.hdrs
         if self.req.hdrs != hdrs:
-            fl_http_msg_init(&self.req, hdrs, <uint16_t>w.maxhdr)
+            fl_http_msg_init(&self.req, hdrs, <uint16_t>w.hdr_cap)
         r = fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, &lim)
         if r == FL_HTTP_INCOMPLETE:
             if self.own_hdrs == NULL and self.req.nhdrs:
                 # keep what was parsed so far out of the shared scratch array
-                self.own_hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * w.maxhdr)
+                self.own_hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * w.hdr_cap)
                 if self.own_hdrs == NULL:
                     self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
                     return -1
@@ -393,7 +393,7 @@ cdef class HttpStream(Stream):
         if self.own_hdrs != NULL:
             free(self.own_hdrs)
             self.own_hdrs = NULL
-            fl_http_msg_init(&self.req, w.hdrs, <uint16_t>w.maxhdr)
+            fl_http_msg_init(&self.req, w.hdrs, <uint16_t>w.hdr_cap)
         # get a server connection (a valid persistence cookie already chose self.srv)
         self.failed_srv = None
         self.assign_server()
@@ -650,7 +650,7 @@ cdef class HttpStream(Stream):
             break
         if <int64_t>(self.rq.len - self.svc_head_len) >= self.req.content_length:
             # parse the head again: the shared header array may hold another stream's headers
-            fl_http_msg_init(&self.req, self.w.hdrs, <uint16_t>self.w.maxhdr)
+            fl_http_msg_init(&self.req, self.w.hdrs, <uint16_t>self.w.hdr_cap)
             fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, NULL)
             self.run_service_cb(self.svc_cb, self.svc_head_len)
             return True
@@ -853,7 +853,7 @@ cdef class HttpStream(Stream):
         lim.max_head = w.bufsize - w.maxrewrite
         lim.maxhdr = <uint16_t>w.maxhdr
         if self.rsp.hdrs != w.hdrs:
-            fl_http_msg_init(&self.rsp, w.hdrs, <uint16_t>w.maxhdr)
+            fl_http_msg_init(&self.rsp, w.hdrs, <uint16_t>w.hdr_cap)
         fl_http_msg_reset(&self.rsp)       # responses are re-parsed whole: they are rarely split
         r = fl_http_parse_response(self.rs.data + self.rs.head + off, self.rs.len - off, &self.rsp,
                                    self.req_method, &lim)
@@ -1578,8 +1578,8 @@ cdef void new_http_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sock
     cdef uint64_t t
     init_stream(s, w, l, fd, peer, plen)
     set_nodelay(fd)
-    fl_http_msg_init(&s.req, w.hdrs, <uint16_t>w.maxhdr)
-    fl_http_msg_init(&s.rsp, w.hdrs, <uint16_t>w.maxhdr)
+    fl_http_msg_init(&s.req, w.hdrs, <uint16_t>w.hdr_cap)
+    fl_http_msg_init(&s.rsp, w.hdrs, <uint16_t>w.hdr_cap)
     s.rq_state = RQ_HEAD
     s.rs_state = RS_IDLE
     s.rs_pipe_r = -1

@@ -500,7 +500,7 @@ cdef bint reparse_request(HttpStream h) noexcept:
     cdef int r
     cdef fl_http_limits lim
     lim.max_head = w.bufsize
-    lim.maxhdr = <uint16_t>w.maxhdr
+    lim.maxhdr = <uint16_t>(w.hdr_cap + 1)   # a head edited by rules: every slot
     fl_http_msg_reset(&h.req)
     r = fl_http_parse_request(h.rq.data + h.rq.head, h.rq.len, &h.req, &lim)
     return r > 0
@@ -511,7 +511,7 @@ cdef bint reparse_response(HttpStream h) noexcept:
     cdef int r
     cdef fl_http_limits lim
     lim.max_head = w.bufsize
-    lim.maxhdr = <uint16_t>w.maxhdr
+    lim.maxhdr = <uint16_t>(w.hdr_cap + 1)   # a head edited by rules: every slot
     fl_http_msg_reset(&h.rsp)
     r = fl_http_parse_response(h.rs.data + h.rs.head + h.rsp_off, h.rs.len - h.rsp_off, &h.rsp,
                                h.req_method, &lim)
@@ -569,6 +569,8 @@ cdef bint edit_headers(HttpStream h, bint response, RuleRt r) noexcept:
             else:
                 reparse_request(h)
         if r.kind == R_SET_HDR or r.kind == R_ADD_HDR:
+            if m.nhdrs + 1 >= h.w.hdr_cap:
+                return False      # no slot left to parse the edited head: refuse before editing
             val = clean_value(r.value.render(h))
             base = b.data + b.head + base_off
             hl = m.head_len
@@ -661,6 +663,11 @@ cdef int apply_request_rule(HttpStream h, RuleRt r):
         return RULES_CONTINUE
     if not edit_headers(h, False, r):
         h.fe.cnt.failed_rewrites += 1
+        if h.req.head_len == 0:
+            # the edited head no longer parses: it must not be forwarded (HAProxy answers 500)
+            h.set_term(b'P', b'R')
+            h.send_error(500, 0)
+            return RULES_ANSWERED
     return RULES_CONTINUE
 
 

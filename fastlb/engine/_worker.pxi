@@ -2,6 +2,7 @@
 # the dispatch loop from a uvloop reader callback on the epoll fd.
 
 DEF MAX_EVENTS = 256
+DEF REWRITE_HDRS = 256
 
 
 cdef str sockaddr_text(sockaddr *sa):
@@ -50,6 +51,7 @@ cdef class Worker:
     cdef uint32_t bufsize
     cdef uint32_t maxrewrite
     cdef int maxhdr
+    cdef int hdr_cap                      # header slots per message: maxhdr + room for rule edits
     cdef object on_idle_exit              # called once stopping and no stream is left
     cdef set streams                      # live streams (for soft stop and show sess)
     cdef object log_cb                    # Python callable for log lines, or None
@@ -69,7 +71,10 @@ cdef class Worker:
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1")
         self.events = <epoll_event *>malloc(sizeof(epoll_event) * MAX_EVENTS)
-        self.hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * plan.maxhdr)
+        # http-request/response rules may add headers past tune.http.maxhdr (HAProxy's limit
+        # applies to what is parsed from the peer): the arrays keep REWRITE_HDRS more slots
+        self.hdr_cap = min(plan.maxhdr + REWRITE_HDRS, 65000)
+        self.hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * self.hdr_cap)
         self.now = mono_ms()
         self.timers = Timers(self.now)
         self.bufsize = plan.bufsize
