@@ -1,8 +1,19 @@
 # mode tcp: connect to a server at once (or, with `tcp-request content` rules, once they decided
 # on the client's first bytes, waiting at most `tcp-request inspect-delay`), then forward bytes
-# both ways until both directions are closed. Small transfers go through a buffer with recv()/send(); a direction that fills a whole
-# buffer in one read switches to splice() through a pooled pipe (zero-copy), as HAProxy's
-# splice-auto does. Half-closes are propagated with shutdown(SHUT_WR).
+# both ways until both directions are closed. Small transfers go through a buffer with
+# recv()/send(); a direction that fills a whole buffer in one read switches to splice() through a
+# pooled pipe (zero-copy), as HAProxy's splice-auto does. Half-closes are propagated with
+# shutdown(SHUT_WR).
+#
+# Timeouts are per side, as HAProxy's: each socket has a read timer (armed while its peer may
+# send and nothing it sent is still waiting for the other side) and a write timer (armed while
+# bytes wait to be written to it), both counted from the last activity on that socket: a read, a
+# write, or the shutdown sent to it when a -fin timeout applies. The client side uses `timeout
+# client` and the server side `timeout server`, both `timeout tunnel` when it is set; once fastlb
+# has shut the write side of a socket (the other peer finished), that socket's read timer uses
+# `timeout client-fin` / `server-fin` when set. An expired read timer ends that direction only,
+# as if the peer had sent its FIN, which is forwarded to the other side; the session ends when
+# both directions have. An expired write timer aborts the session.
 
 DEF SPLICE_CHUNK = 1 << 20
 DEF PUMP_ROUNDS = 16           # at most this many read+write rounds per event (fairness)
@@ -20,7 +31,9 @@ cdef struct fl_dir:
 cdef class TcpStream(Stream):
     cdef fl_dir c2s
     cdef fl_dir s2c
-    cdef uint64_t exp_idle
+    cdef uint64_t exp_idle         # while inspecting: the client's `timeout client`
+    cdef uint64_t act_c            # last activity on the client socket (ms)
+    cdef uint64_t act_s            # ... on the server socket
     cdef uint64_t exp_inspect      # end of the inspect-delay (0: none running)
     cdef int insp_phase            # 0: frontend content rules, 1: the backend's, 2: done
 
@@ -118,7 +131,7 @@ cdef class TcpStream(Stream):
         self.tries_left = self.be.retries
         self.be.cnt.cum_sess += 1
         self.be.cnt.last_sess = self.t_accept_wall_us // 1000000
-        self.refresh_idle()
+        self.act_s = self.w.now
         if self.be.stick_rules is not None:
             stick_request(self)
         self.assign_server()
@@ -132,6 +145,7 @@ cdef class TcpStream(Stream):
             key.payload_len = self.c2s.buf.len
 
     cdef void on_connected(self) noexcept:
+        self.act_s = self.w.now
         if self.stk_pending is not None:
             stick_commit(self)
         self.forward()
@@ -150,32 +164,45 @@ cdef class TcpStream(Stream):
         r2 = self.pump(self.sep, self.cep, &self.s2c, 1)
         if r2 < 0:
             return
-        if r1 > 0 or r2 > 0:
-            self.refresh_idle()
         if self.c2s.shut and self.s2c.shut:
             self.finish(False)
             return
         self.update_expire()
 
     cdef inline void refresh_idle(self) noexcept:
-        cdef uint64_t t = self.idle_timeout()
-        self.exp_idle = self.w.now + t if t else 0
+        """While the content is inspected only the client may talk: `timeout client`."""
+        self.act_c = self.w.now
+        self.exp_idle = self.w.now + self.fe.t_client if self.fe.t_client else 0
 
-    cdef uint64_t idle_timeout(self) noexcept:
-        """Inactivity allowed: `timeout tunnel` if set, else the smaller of client and server
-        timeouts; after a half-close, the matching `-fin` timeout when set."""
+    cdef uint64_t side_timeout(self, bint client, bint fin) noexcept:
+        """Inactivity allowed on one side; `fin`: the write side of that socket is shut."""
+        cdef uint64_t t = self.be.t_tunnel if self.be.t_tunnel else self.fe.t_tunnel
+        if client:
+            if fin and self.fe.t_client_fin:
+                return self.fe.t_client_fin
+            return t if t else self.fe.t_client
+        if fin and self.be.t_server_fin:
+            return self.be.t_server_fin
+        return t if t else self.be.t_server
+
+    cdef void deadlines(self, uint64_t *d) noexcept:
+        """d[0..3] = client read, client write, server read, server write deadlines (0: none)."""
         cdef uint64_t t
-        cdef uint64_t tc = self.fe.t_client, ts = self.be.t_server
-        if self.c2s.shut and self.fe.t_client_fin:
-            tc = self.fe.t_client_fin
-        if self.s2c.shut and self.be.t_server_fin:
-            ts = self.be.t_server_fin
-        t = self.be.t_tunnel if self.be.t_tunnel else self.fe.t_tunnel
-        if t and not (self.c2s.shut or self.s2c.shut):
-            return t
-        if tc and ts:
-            return tc if tc < ts else ts
-        return tc if tc else ts
+        cdef bint c2s_held = self.c2s.buf.len != 0 or self.c2s.in_pipe != 0
+        cdef bint s2c_held = self.s2c.buf.len != 0 or self.s2c.in_pipe != 0
+        d[0] = d[1] = d[2] = d[3] = 0
+        if not (self.cep.flags & EP_EOF) and not c2s_held:
+            t = self.side_timeout(True, self.s2c.shut)
+            d[0] = self.act_c + t if t else 0
+        if s2c_held:
+            t = self.side_timeout(True, False)
+            d[1] = self.act_c + t if t else 0
+        if not (self.sep.flags & EP_EOF) and not s2c_held:
+            t = self.side_timeout(False, self.c2s.shut)
+            d[2] = self.act_s + t if t else 0
+        if c2s_held:
+            t = self.side_timeout(False, False)
+            d[3] = self.act_s + t if t else 0
 
     cdef int pump(self, Endpoint src, Endpoint dst, fl_dir *d, int dir) noexcept:
         """Move bytes from src to dst. Returns bytes moved (>= 0), or -1 if the stream ended."""
@@ -192,6 +219,7 @@ cdef class TcpStream(Stream):
                 if r > 0:
                     d.in_pipe -= <uint32_t>r
                     self.count(d, dir, r)
+                    self.touch(dir != 0)
                     moved += r
                     if d.in_pipe:
                         dst.flags &= ~EP_CAN_WRITE
@@ -211,6 +239,8 @@ cdef class TcpStream(Stream):
                 d.buf.head += <uint32_t>r
                 d.buf.len -= <uint32_t>r
                 self.count(d, dir, r)
+                if r > 0:
+                    self.touch(dir != 0)
                 moved += r
                 if d.buf.len == 0:
                     d.buf.head = 0
@@ -223,6 +253,7 @@ cdef class TcpStream(Stream):
                 r = splice(src.fd, NULL, d.pipe_w, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
                 if r > 0:
                     d.in_pipe += <uint32_t>r
+                    self.touch(dir == 0)
                 elif r == 0:
                     src.flags |= EP_EOF
                     src.flags &= ~EP_CAN_READ
@@ -239,6 +270,7 @@ cdef class TcpStream(Stream):
             r = src.recv_into(d.buf.data + d.buf.head + d.buf.len, room)
             if r > 0:
                 d.buf.len += <uint32_t>r
+                self.touch(dir == 0)
                 if <uint32_t>r == room and d.splice_ok and w.pipes.max_pipes >= 0:
                     # a full buffer in one read: bulk transfer, go zero-copy after this flush
                     if w.pipes.take(&d.pipe_r, &d.pipe_w):
@@ -252,10 +284,18 @@ cdef class TcpStream(Stream):
         if (src.flags & EP_EOF) and not d.shut and d.buf.len == 0 and d.in_pipe == 0:
             d.shut = 1
             dst.shut_wr()
+            if (self.fe.t_client_fin if dir != 0 else self.be.t_server_fin):
+                self.touch(dir != 0)      # that side's FIN timer counts from the shutdown
         if rounds >= PUMP_ROUNDS and ((src.flags & EP_CAN_READ) or d.buf.len or d.in_pipe):
             if dst.flags & EP_CAN_WRITE:
                 w.defer(src)                # more to do: come back after the others
         return <int>(moved if moved < 0x7fffffff else 0x7fffffff)
+
+    cdef inline void touch(self, bint client) noexcept:
+        if client:
+            self.act_c = self.w.now
+        else:
+            self.act_s = self.w.now
 
     cdef inline void count(self, fl_dir *d, int dir, ssize_t n) noexcept:
         d.total += n
@@ -290,6 +330,7 @@ cdef class TcpStream(Stream):
         self.finish(True)
 
     cdef void on_timeout(self, uint64_t now) noexcept:
+        cdef uint64_t d[4]
         if self.closed:
             return
         if self.state == ST_INSPECT:
@@ -305,23 +346,38 @@ cdef class TcpStream(Stream):
         if self.exp_conn and self.exp_conn <= now:
             self.on_conn_timer()
             return
-        if self.exp_idle and self.exp_idle <= now:
-            # which side was expected to talk? HAProxy reports a client timeout ('c') unless the
-            # client already closed or data was waiting for the server.
-            if self.c2s.shut or self.c2s.buf.len or self.c2s.in_pipe:
-                self.set_term(b's', b'D')
-            else:
-                self.set_term(b'c', b'D')
-            self.finish(False)
+        if self.state != ST_ESTABLISHED:
+            self.update_expire()
+            return
+        self.deadlines(d)
+        if (d[1] and d[1] <= now) or (d[3] and d[3] <= now):
+            # a peer that does not take what it is sent: abort (HAProxy: shutw, no linger)
+            self.set_term(b'c' if d[1] and d[1] <= now else b's', b'D')
+            self.finish(True)
+            return
+        if d[0] and d[0] <= now:
+            # the client said nothing for too long: end client->server as if it sent its FIN
+            self.set_term(b'c', b'D')
+            self.cep.flags = (self.cep.flags | EP_EOF) & ~EP_CAN_READ
+        if d[2] and d[2] <= now:
+            self.set_term(b's', b'D')
+            self.sep.flags = (self.sep.flags | EP_EOF) & ~EP_CAN_READ
+        if d[0] and d[0] <= now or d[2] and d[2] <= now:
+            self.forward()             # forwards the end of the direction, finishes if both ended
             return
         self.update_expire()
 
     cdef void update_expire(self) noexcept:
         cdef uint64_t e = 0
+        cdef uint64_t d[4]
+        cdef int i
         if self.closed:
             return
         if self.state == ST_ESTABLISHED:
-            e = self.exp_idle
+            self.deadlines(d)
+            for i in range(4):
+                if d[i] and (e == 0 or d[i] < e):
+                    e = d[i]
         elif self.state == ST_INSPECT:
             e = self.exp_inspect
             if self.exp_idle and (e == 0 or self.exp_idle < e):
@@ -378,6 +434,7 @@ cdef void new_tcp_stream(Worker w, Listener l, int fd, sockaddr_in6 *peer, sockl
     s.c2s.splice_ok = 1
     s.s2c.splice_ok = 1
     s.be = l.fe.default_backend
+    s.act_c = s.act_s = w.now
     set_nodelay(fd)
     w.register(s.cep, EV_IN)
     s.cep.flags |= EP_CAN_WRITE | EP_CAN_READ

@@ -3,6 +3,11 @@
 Each argument is KIND:PORT:
   echo:P      TCP: answers "<port>:" then echoes everything, propagating the client's half-close
   refuse:P    nothing listens (connections are refused)
+  push:P      TCP: sends bytes as fast as the peer takes them, until the connection fails
+  fin:P       TCP: sends "hello" then half-closes (shutdown write), reads until EOF, then closes
+  silent:P    TCP: reads and discards everything, never writes, closes only after the peer
+  hold:P      TCP: reads and discards everything, never writes, never closes (not even after EOF)
+  greet:P     TCP: sends "hi", then like hold
   http:P      HTTP/1.1 server, keep-alive; what it does depends on the path:
       /echo...            200, body "srv=<port> method=.. path=.. body_len=.. body_sha=.." then
                           one "h:<name>: <value>" line per request header
@@ -38,6 +43,55 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
         if writer.can_write_eof():
             writer.write_eof()
         await asyncio.sleep(0.05)
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def push(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    block = b"p" * 65536
+    try:
+        while True:
+            writer.write(block)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def fin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"hello")
+    try:
+        await writer.drain()
+        writer.write_eof()
+        while await reader.read(65536):
+            pass
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while await reader.read(65536):
+            pass
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, greeting: bytes = b"") -> None:
+    try:
+        if greeting:
+            writer.write(greeting)
+            await writer.drain()
+        while await reader.read(65536):
+            pass
+        await asyncio.sleep(3600)
     except ConnectionError:
         pass
     finally:
@@ -163,6 +217,10 @@ async def main(specs: list[str]) -> None:
         elif kind == "http":
             servers.append(await asyncio.start_server(lambda r, w, p=port: http(r, w, p), "127.0.0.1", port,
                                                       limit=1 << 20))
+        elif kind in ("push", "fin", "silent", "hold", "greet"):
+            handler = {"push": push, "fin": fin, "silent": silent, "hold": hold,
+                       "greet": lambda r, w: hold(r, w, b"hi")}[kind]
+            servers.append(await asyncio.start_server(handler, "127.0.0.1", port))
         elif kind == "refuse":
             continue
         else:
