@@ -162,9 +162,16 @@ def info_values(ctx: Any) -> dict[str, Any]:
 
 
 @command("show info [desc|json|typed|float]*      : report information about the running process")
-def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
+async def cmd_show_info(ctx: Any, sess: Session, args: list[str]) -> str:
     opts = set(args[2:])
     values = info_values(ctx)
+    # splice pipes live in the workers: ask them (a worker that does not answer counts none)
+    hub = getattr(ctx, "hub", None)
+    if hub is not None:
+        results = await hub.broadcast("info")
+        infos = [r for r in results if isinstance(r, dict)]
+        values["PipesUsed"] = sum(int(r.get("pipes_used", 0)) for r in infos)
+        values["PipesFree"] = sum(int(r.get("pipes_free", 0)) for r in infos)
     if "json" in opts:
         items = []
         for pos, (name, tags, vtype) in enumerate(INFO_FIELDS):

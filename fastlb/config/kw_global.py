@@ -184,6 +184,17 @@ def kw_maxconn(ctx: Ctx, words: list[str]) -> None:
         ctx.px.f["maxconn"] = value
 
 
+@keyword("maxpipes", "g", "<n>", "maximum number of splice() pipes (default maxconn/4)")
+def kw_maxpipes(ctx: Ctx, words: list[str]) -> None:
+    _g(ctx)["maxpipes"] = ctx.integer(_one_arg(ctx, words, "an integer"), minimum=0)
+
+
+@keyword("nosplice", "g", "", "never use splice() (forward through buffers with recv/send)")
+def kw_nosplice(ctx: Ctx, words: list[str]) -> None:
+    ctx.no_more(words, 1)
+    _g(ctx)["nosplice"] = True
+
+
 @keyword("user", "g", "<name>", "user to switch to after start-up")
 def kw_user(ctx: Ctx, words: list[str]) -> None:
     name = _one_arg(ctx, words, "a user name")
@@ -416,9 +427,9 @@ _GLOBAL_IGNORED = _names("""
     h1-accept-payload-with-any-method h1-case-adjust h1-case-adjust-file h2-workaround-bogus-websocket-clients
     httpclient.resolvers.id httpclient.resolvers.prefer httpclient.ssl.ca-file httpclient.ssl.verify
     insecure-fork-wanted insecure-setuid-wanted issuers-chain-path localpeer lua-load lua-load-per-thread
-    lua-prepend-path maxcompcpuusage maxcomprate maxconnrate maxpipes maxsessrate maxsslconn maxsslrate
+    lua-prepend-path maxcompcpuusage maxcomprate maxconnrate maxsessrate maxsslconn maxsslrate
     maxzlibmem mworker-max-reloads no-memory-trimming noepoll noevports nogetaddrinfo nokqueue nopoll
-    noreuseport nosplice numa-cpu-mapping pp2-never-send-local profiling.memory profiling.tasks quiet
+    noreuseport numa-cpu-mapping pp2-never-send-local profiling.memory profiling.tasks quiet
     set-dumpable set-var set-var-fmt ssl-default-bind-ciphers ssl-default-bind-ciphersuites
     ssl-default-bind-curves ssl-default-bind-options ssl-default-server-ciphers
     ssl-default-server-ciphersuites ssl-default-server-options ssl-dh-param-file ssl-engine

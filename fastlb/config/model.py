@@ -133,6 +133,8 @@ class GlobalSection:
     spread_checks: int = 0
     max_spread_checks_ms: int | None = None
     ulimit_n: int | None = None
+    maxpipes: int | None = None  # None = maxconn / 4
+    nosplice: bool = False
     node: str | None = None
     description: str | None = None
     server_state_file: str | None = None

@@ -81,7 +81,8 @@ cdef class Worker:
         self.maxrewrite = plan.maxrewrite
         self.maxhdr = plan.maxhdr
         self.bufs = BufPool(plan.bufsize)
-        self.pipes = PipePool(plan.pipesize, plan.maxpipes)
+        # no pipe at all (nosplice, maxpipes 0): -1, every transfer goes through the buffers
+        self.pipes = PipePool(plan.pipesize, plan.maxpipes if plan.maxpipes > 0 else -1)
         self.pending = []
         self.deferred = []
         self.graveyard = []
@@ -658,5 +659,6 @@ cdef class Worker:
             "buffers_allocated": self.bufs.allocated,
             "buffers_free": self.bufs.nfree,
             "pipes_free": self.pipes.nfree,
+            "pipes_used": self.pipes.in_use,
             "timers": self.timers.count,
         }

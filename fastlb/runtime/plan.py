@@ -211,7 +211,10 @@ def build_plan(config: Config, nbworkers: int | None = None, maxconn_override: i
     explicit_maxconn = maxconn_override or g.maxconn
     maxconn = explicit_maxconn or default_maxconn()
     worker_maxconn = -(-maxconn // workers)
-    maxpipes = max(4, maxconn // 4)
+    # HAProxy: maxpipes defaults to maxconn/4; nosplice or maxpipes 0: recv/send only (0 pipes)
+    maxpipes = g.maxpipes if g.maxpipes is not None else max(4, maxconn // 4)
+    if g.nosplice:
+        maxpipes = 0
     plan = Plan(
         config=config,
         nbworkers=workers,
