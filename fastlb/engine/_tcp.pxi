@@ -51,10 +51,28 @@ cdef class TcpStream(Stream):
             return
         if self.state != ST_ESTABLISHED:
             # client activity before the server is connected: only notice a client that left
-            if ep is self.cep and (ep.flags & EP_HUP) and self.state != ST_CONNECTING:
-                pass
+            if ep is self.cep and (ep.flags & (EP_HUP | EP_ERROR)):
+                self.client_left_early()
             return
         self.forward()
+
+    cdef void client_left_early(self) noexcept:
+        """The client shut its side while its session waits in a queue or for the connect. As
+        HAProxy: a client that sent nothing is dropped at once (no server connection is made);
+        one whose data waits is dropped only with `option abortonclose`, else its data is still
+        delivered."""
+        cdef char tmp[1]
+        cdef ssize_t r = recv(self.cep.fd, tmp, 1, MSG_PEEK | MSG_DONTWAIT)
+        if r < 0 and (errno == EAGAIN or errno == EINTR):
+            return                       # not a FIN after all
+        if (r > 0 or self.c2s.buf.len) and not (self.cep.flags & EP_ERROR) and not self.be.abortonclose:
+            return                       # (data read while inspecting waits in c2s.buf)
+        self.set_term(b'C', b'Q' if self.state == ST_QUEUED else b'C')
+        self.fe.cnt.cli_aborts += 1
+        self.be.cnt.cli_aborts += 1
+        if self.srv is not None:
+            self.srv.cnt.cli_aborts += 1
+        self.finish(r < 0)
 
     # -- content inspection (tcp-request inspect-delay / tcp-request content) --------------------
 

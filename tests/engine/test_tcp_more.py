@@ -121,15 +121,18 @@ def test_server_half_closes_first_and_the_client_still_talks(run_cfg, tmp_path):
         lsock.settimeout(10)
         while not seen:                 # the proxy's readiness probe may come first: it says nothing
             conn, _ = lsock.accept()
-            conn.sendall(b"hello")
-            conn.shutdown(socket.SHUT_WR)
             conn.settimeout(5)
             buf = b""
-            while True:
-                d = conn.recv(65536)
-                if not d:
-                    break
-                buf += d
+            try:
+                conn.sendall(b"hello")
+                conn.shutdown(socket.SHUT_WR)
+                while True:
+                    d = conn.recv(65536)
+                    if not d:
+                        break
+                    buf += d
+            except OSError:           # the probe's connection, dropped by the proxy
+                pass
             if buf:
                 seen.append(buf)
             conn.close()
@@ -265,3 +268,83 @@ def test_bind_v4v6_and_v6only(backends, run_cfg, tmp_path, opt, v4_ok):
     else:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+@pytest.mark.parametrize("sends,abortonclose,delivered", [
+    (True, False, True),      # data waiting, no option: still delivered once a slot frees up
+    (True, True, False),      # abortonclose: the queued session is dropped
+    (False, False, False),    # nothing to deliver: dropped without a server connection
+    (False, True, False),
+])
+def test_client_leaving_while_queued(proxy_impl, tmp_path, sends, abortonclose, delivered):
+    """mode tcp, server maxconn 1: a second client waits in the queue, then shuts its side."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))          # listens once the proxy's readiness probe is over
+    got: list[bytes] = []
+
+    def serve():
+        lsock.settimeout(6)
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+
+            def one(c=c):
+                c.settimeout(3)
+                data = b""
+                try:
+                    while True:
+                        d = c.recv(1000)
+                        if not d:
+                            break
+                        data += d
+                        if data == b"busy":
+                            time.sleep(0.8)    # hold the only slot, then close
+                            break
+                except OSError:
+                    pass
+                got.append(data)
+                c.close()
+            threading.Thread(target=one, daemon=True).start()
+
+    port = free_port()
+    proxy_impl(f"""
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout queue 5s
+    retries 0
+listen l
+    bind 127.0.0.1:{port}
+    {"option abortonclose" if abortonclose else ""}
+    server s 127.0.0.1:{lsock.getsockname()[1]} maxconn 1
+""", port)
+    time.sleep(0.3)
+    lsock.listen(8)
+    threading.Thread(target=serve, daemon=True).start()
+    busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+    busy.sendall(b"busy")
+    time.sleep(0.2)
+    q = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if sends:
+        q.sendall(b"queued")
+        time.sleep(0.1)
+        q.shutdown(socket.SHUT_WR)
+    else:
+        time.sleep(0.1)
+        q.close()
+    time.sleep(0.1)
+    busy.shutdown(socket.SHUT_WR)         # its session ends when the server closes, freeing the slot
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len(got) < (2 if delivered else 1):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert sorted(got) == ([b"busy", b"queued"] if delivered else [b"busy"])
+    busy.close()
+    q.close()
+    lsock.close()
