@@ -1496,13 +1496,18 @@ cdef class HttpStream(Stream):
                 self.exp_cli = self.t_accept + t if t else 0
             e = self.exp_cli
         else:
-            e = self.exp_cli
+            e = 0 if self.waiting_for_server() else self.exp_cli
             if self.exp_srv and (e == 0 or self.exp_srv < e):
                 e = self.exp_srv
         if self.exp_conn and (e == 0 or self.exp_conn < e):
             e = self.exp_conn
         self.expire = e
         self.w.timers.schedule(self)
+
+    cdef inline bint waiting_for_server(self) noexcept:
+        """The request went to a server whose response has not started: as HAProxy, a client
+        that stops sending its body meanwhile is not timed out (`timeout server` answers 504)."""
+        return self.rs_state == RS_HEAD and self.sep is not None and self.rq_state != RQ_HEAD
 
     cdef void on_timeout(self, uint64_t now) noexcept:
         if self.closed:
@@ -1528,7 +1533,7 @@ cdef class HttpStream(Stream):
                 self.set_term(b's', b'D')
                 self.finish(True)
             return
-        if self.exp_cli and self.exp_cli <= now:
+        if self.exp_cli and self.exp_cli <= now and not self.waiting_for_server():
             self.exp_cli = 0
             if self.rq_state == RQ_HEAD and (self.rs_state == RS_IDLE or self.rs_state == RS_DONE):
                 if self.rq.len == 0 and self.nreq > 0:

@@ -232,10 +232,15 @@ cdef class Stream(Handler):
             if s.state.maxqueue and <uint32_t>len(s.queue) >= s.state.maxqueue:
                 # the server's queue is full: go elsewhere if allowed, else fail
                 if be.redispatch:
-                    self.srv = None
+                    # a server with room takes it at once, else it waits in the backend queue
                     self.persistent = 0
                     self.direct = 0
-                    self.enqueue_backend()
+                    self.srv = self.pick_with_room()
+                    if self.srv is None or not self.take_server_slot(False):
+                        self.srv = None
+                        self.enqueue_backend()
+                        return
+                    self.connect_server()
                     return
                 self.set_term(b's', b'Q')
                 self.on_connect_error()

@@ -9,8 +9,10 @@ Each argument is KIND:PORT:
   hold:P      TCP: reads and discards everything, never writes, never closes (not even after EOF)
   greet:P     TCP: sends "hi", then like hold
   http:P      HTTP/1.1 server, keep-alive; what it does depends on the path:
-      /echo...            200, body "srv=<port> method=.. path=.. body_len=.. body_sha=.." then
-                          one "h:<name>: <value>" line per request header
+      /echo...            200, body "srv=<port> method=.. path=.. body_len=.. body_sha=.. peer=.."
+                          (peer: the port the request came from) then one "h:<name>: <value>"
+                          line per request header
+      /seen               200, the targets of every request this server received (one a line)
       /slow?ms=N          the same after N ms
       /chunked?n=N&size=S a chunked response of N chunks of S bytes
       /big?size=N         a Content-Length response of N bytes (pattern)
@@ -118,7 +120,11 @@ def response(status: int, body: bytes, extra: str = "") -> bytes:
     return (f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
 
 
+SEEN: dict[int, list[str]] = {}
+
+
 async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
+    peer = writer.get_extra_info("peername")[1]
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -129,6 +135,11 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
             url = urlsplit(target)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
             path = url.path
+            if path == "/seen":
+                writer.write(response(200, "".join(t + "\n" for t in SEEN.get(port, [])).encode()))
+                await writer.drain()
+                continue
+            SEEN.setdefault(port, []).append(target)
             if headers.get("expect", "").lower() == "100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 await writer.drain()
@@ -191,7 +202,7 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
             if path == "/setcookie":
                 extra = f"Set-Cookie: {q.get('name', 'c')}={q.get('value', '')}; path=/\r\n"
             text = (f"srv={port} method={method} path={target} body_len={len(body)} "
-                    f"body_sha={hashlib.sha256(body).hexdigest()}\n")
+                    f"body_sha={hashlib.sha256(body).hexdigest()} peer={peer}\n")
             text += "".join(f"h:{k.strip()}: {v.strip()}\n" for k, v in hlist)
             data = text.encode()
             if method == "HEAD":
