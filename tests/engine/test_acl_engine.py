@@ -348,3 +348,80 @@ backend h2
     assert data.split(b":")[0] == str(b.ports[0]).encode()    # HTTP is false: default backend
     r = RawClient(ph).request(path="/echo")
     assert fields(r.body)["srv"] == str(b.ports[3])
+
+
+# -- IPv6 and v4-mapped clients -------------------------------------------------------------------
+
+@pytest.mark.parametrize("src,src_port,condition,want", [
+    ("2001:db8::7", 0, "{ src 2001:db8::/32 }", True), ("2001:db8::7", 0, "{ src 2001:db9::/32 }", False),
+    ("2001:db8::7", 0, "{ src 2001:db8::7/128 }", True), ("2001:db8::7", 0, "{ src 10.0.0.0/8 }", False),
+    ("2001:db8::7", 0, "LOCALHOST", False), ("2001:db8::7", 0, "{ src ::/0 }", True),
+    # an IPv4 pattern matches ::ffff:a.b.c.d, ::a.b.c.d and 2002:a.b.c.d:: (6to4) clients
+    ("::ffff:10.1.2.3", 0, "{ src 10.0.0.0/8 }", True), ("::ffff:10.1.2.3", 0, "{ src 10.1.2.4 }", False),
+    ("::10.1.2.3", 0, "{ src 10.1.2.3 }", True), ("2002:a01:203::1", 0, "{ src 10.1.2.0/24 }", True),
+    ("2003:a01:203::1", 0, "{ src 10.1.2.0/24 }", False),
+    # an IPv6 pattern matches an IPv4 client through its ::ffff: form
+    ("10.1.2.3", 0, "{ src ::ffff:10.1.0.0/112 }", True), ("10.1.2.3", 0, "{ src 2001:db8::/32 }", False),
+    ("127.3.4.5", 0, "LOCALHOST", True), ("10.1.2.3", 0, "LOCALHOST", False),
+    ("10.1.2.3", 40000, "{ src_port 40000 }", True), ("10.1.2.3", 40000, "{ src_port lt 1024 }", False),
+    ("2001:db8::7", 40000, "{ src_port 1024:65535 } { src 2001:db8::/64 }", True),
+])
+def test_ipv6_and_v4_mapped_clients_through_the_compiled_router(src, src_port, condition, want):
+    w, _ = offline_worker("\n".join([
+        "defaults", "    mode http", "    timeout connect 1s", "    timeout client 1s", "    timeout server 1s",
+        "frontend fe", "    bind :8000", f"    use_backend hit if {condition}", "    default_backend miss",
+    ]) + BACKENDS_CFG.format(p=9))
+    assert (route_request(w, "fe", REQUESTS["get"].encode(), src=src, src_port=src_port) == "hit") is want
+
+
+V6_ACLS = [("LOCALHOST", True), ("{ src ::1 }", True), ("{ src ::1/128 }", True), ("{ src ::/0 }", True),
+           ("{ src 127.0.0.0/8 }", False), ("{ src ::ffff:0.0.0.0/96 }", False), ("{ src ::2 }", False),
+           # ::1 is also the old IPv4-compatible form of 0.0.0.1
+           ("{ src 0.0.0.1 }", True), ("{ src 0.0.0.0/0 }", True), ("{ src 0.0.0.2 }", False),
+           ("{ dst ::1 }", True), ("{ dst 0.0.0.1 }", True), ("{ dst 127.0.0.1 }", False),
+           ("{ src_port 1024: }", True), ("{ dst_port 1:1023 }", False)]
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+def test_an_ipv6_client_over_sockets(backends, proxy_impl):
+    """A client on [::1] against IPv4 and IPv6 patterns, with fastlb and HAProxy 2.6."""
+    b = backends("http")
+    port = free_port()
+    rules = "\n".join(f"    http-request add-header X-Hit {i} if {a}" for i, (a, _) in enumerate(V6_ACLS))
+    proxy_impl(f"""
+global
+    nbthread 1
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    bind [::1]:{port}
+{rules}
+    default_backend be
+backend be
+    server s 127.0.0.1:{b.ports[0]}
+""", port)
+    wait_port(port, host="::1")
+    s = socket.create_connection(("::1", port), timeout=5)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    hits = {int(v) for v in hdr_values(fields(data.split(b"\r\n\r\n", 1)[1]), "x-hit")}
+    assert [a for i, (a, want) in enumerate(V6_ACLS) if (i in hits) != want] == []

@@ -130,7 +130,8 @@ def test_an_acl_line_with_many_patterns_is_indexed_too(tmp_path):
 # -- randomised: tables against one-by-one evaluation -----------------------------------------
 
 TOKENS = ["a", "b", "ab", "A", "B", ".", "/", ":", "?", "x.y", "a/b", ""]
-FETCHES = ["path", "url", "hdr(host)", "hdr(x-t)", "req.fhdr(x-t)", "base", "query", "method"]
+FETCHES = ["path", "url", "hdr(host)", "hdr(x-t)", "req.fhdr(x-t)", "base", "query", "method", "req.cook(c)",
+           "url_param(p)"]
 MATCHERS = ["str", "beg", "end", "dom", "dir", "sub", "reg"]
 
 
@@ -167,8 +168,12 @@ def rand_request(rng: random.Random) -> bytes:
     path = "/" + rand_text(rng, 6).replace("?", "")
     if rng.random() < 0.4:
         path += "?" + rand_text(rng, 3)
+    if rng.random() < 0.4:
+        path += ("&" if "?" in path else "?") + "p=" + rand_text(rng, 3).replace("?", "")
     headers = tuple(("X-T", rand_text(rng, 4) + (", " + rand_text(rng, 2) if rng.random() < 0.3 else ""))
                     for _ in range(rng.randint(0, 2)))
+    if rng.random() < 0.4:
+        headers += (("Cookie", f"z=1; c={rand_text(rng, 3)}"),)
     host = rand_text(rng, 5).replace("/", "").replace("?", "") or "h"
     return request(path, host.upper() if rng.random() < 0.2 else host, headers)
 
