@@ -51,7 +51,7 @@ DEF F_RDP_COOKIE_CNT = 39
 DEF F_FHDR_CNT = 40    # req.fhdr_cnt: header lines (hdr_cnt counts comma-separated values)
 DEF F_RES_FHDR_CNT = 41
 DEF F_SSL_HELLO_TYPE = 42  # req.ssl_hello_type: handshake type of a TLS record (1: ClientHello)
-DEF F_PROTO_HTTP = 43  # req.proto_http: an HTTP stream (false in mode tcp)
+DEF F_PROTO_HTTP = 43  # req.proto_http: an HTTP stream, or tcp bytes holding a request head
 
 # three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
 DEF T_FAIL = 0
@@ -96,7 +96,9 @@ cdef class Fetch:
         if self.kind == F_CONST_BOOL or self.kind == F_CONST_INT or self.kind == F_CONST_STR:
             return [self.const]
         if self.kind == F_PROTO_HTTP:
-            return [isinstance(s, HttpStream)]
+            if isinstance(s, HttpStream):
+                return [True]
+            return proto_http_payload(<TcpStream>s)
         if self.kind == F_FE_NAME:
             return [s.fe.name.encode()]
         if self.kind == F_BE_NAME:
@@ -585,6 +587,31 @@ cdef list payload_samples(TcpStream t, Fetch f):
     if f.kind == F_RDP_COOKIE_CNT:
         return [r]
     return [val[:vlen]] if r else []
+
+
+cdef list proto_http_payload(TcpStream t):
+    """HTTP / req.proto_http in mode tcp, as HAProxy's: true once the bytes received so far hold
+    a complete and valid HTTP/1 request head; no sample while the head is incomplete (it may
+    change: an inspecting rule waits) or when it is invalid or fills the buffer."""
+    cdef Worker w = t.w
+    cdef fl_http_msg m
+    cdef fl_http_limits lim
+    cdef int r
+    cdef uint32_t n = t.c2s.buf.len if t.c2s.buf.data != NULL else 0
+    if n == 0:
+        t.smp_may_change = 1
+        return []
+    lim.max_head = w.bufsize - w.maxrewrite
+    lim.maxhdr = <uint16_t>w.maxhdr
+    fl_http_msg_init(&m, w.hdrs, <uint16_t>w.hdr_cap)
+    r = fl_http_parse_request(t.c2s.buf.data + t.c2s.buf.head, n, &m, &lim)
+    if r == FL_HTTP_INCOMPLETE:
+        if n < lim.max_head:
+            t.smp_may_change = 1
+        return []
+    if r == FL_HTTP_INVALID:
+        return []
+    return [True]
 
 
 cdef int ssl_hello_type(const unsigned char *d, uint32_t n) noexcept:

@@ -425,3 +425,48 @@ backend be
     s.close()
     hits = {int(v) for v in hdr_values(fields(data.split(b"\r\n\r\n", 1)[1]), "x-hit")}
     assert [a for i, (a, want) in enumerate(V6_ACLS) if (i in hits) != want] == []
+
+
+@pytest.mark.parametrize("payload,http,waits", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True, False),
+    (b"GET / HTTP/1.0\r\n\r\n", True, False),
+    (b"hello\r\n", False, False),                       # not HTTP: decided at once
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", False, True),    # an incomplete head: waits for the delay
+])
+def test_http_acl_on_inspected_tcp_content(backends, proxy_impl, payload, http, waits):
+    """mode tcp with tcp-request inspect-delay: HTTP is true once the bytes hold a complete
+    HTTP/1 request head (fastlb and HAProxy 2.6)."""
+    b = backends("echo", "echo")
+    port = free_port()
+    proxy_impl(f"""
+global
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    tcp-request inspect-delay 1s
+    tcp-request content accept if HTTP
+    use_backend t2 if HTTP
+    default_backend t1
+backend t1
+    server s 127.0.0.1:{b.ports[0]}
+backend t2
+    server s 127.0.0.1:{b.ports[1]}
+""", port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.monotonic()
+    s.sendall(payload)
+    data = b""
+    while b":" not in data and time.monotonic() - t0 < 5:
+        d = s.recv(100)
+        if not d:
+            break
+        data += d
+    elapsed = time.monotonic() - t0
+    s.close()
+    assert data.split(b":")[0] == str(b.ports[1 if http else 0]).encode()
+    assert (0.9 <= elapsed < 2.5) if waits else elapsed < 0.6
