@@ -4,6 +4,7 @@ known (some carry no trailing newline in HAProxy: they are kept so).
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import socket
@@ -253,27 +254,40 @@ def _frontend_for_pause(ctx: Any, sess: Session, args: list[str]) -> tuple[Any, 
     return fe, ""
 
 
+async def _pause_frontend(ctx: Any, fe: Any, paused: bool) -> None:
+    """Set the shared flag, then answer once every worker applied it (as HAProxy, whose listeners
+    are paused when the command returns)."""
+    from ..runtime.pause import LOG_WARNING, set_paused
+
+    for line in set_paused(ctx.plan, ctx.shm, paused, [fe.name]):
+        ctx.reporter.event(LOG_WARNING, line, fe.conf)
+    try:
+        await ctx.hub.broadcast("sync", timeout=2.0)
+    except asyncio.TimeoutError:
+        pass  # a worker that does not answer follows the flag at its next round anyway
+
+
 @command("disable frontend <frontend>             : temporarily disable specific frontend")
-def cmd_disable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
-    """HAProxy pauses the frontend's listeners; fastlb's workers stop accepting on them (the sockets stay
-    bound: new connections wait in the backlog instead of being refused) and its stats status is PAUSED."""
+async def cmd_disable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
+    """As HAProxy: the workers pause the frontend's listeners (TCP ones refuse connections, see
+    fastlb.runtime.pause), its stats status is PAUSED, "Paused frontend <name>." is reported."""
     fe, err = _frontend_for_pause(ctx, sess, args)
     if fe is None:
         return err
-    if ctx.shm.get_frontend_paused(fe.index):
+    if ctx.shm.get_frontend_paused(fe.index) or not fe.listeners:
         return "All sockets are already disabled.\n"
-    ctx.shm.set_frontend_paused(fe.index, True)
+    await _pause_frontend(ctx, fe, True)
     return ""
 
 
 @command("enable frontend <frontend>              : re-enable specific frontend")
-def cmd_enable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
+async def cmd_enable_frontend(ctx: Any, sess: Session, args: list[str]) -> str:
     fe, err = _frontend_for_pause(ctx, sess, args)
     if fe is None:
         return err
-    if not ctx.shm.get_frontend_paused(fe.index):
+    if not ctx.shm.get_frontend_paused(fe.index) or not fe.listeners:
         return "All sockets are already enabled.\n"
-    ctx.shm.set_frontend_paused(fe.index, False)
+    await _pause_frontend(ctx, fe, False)
     return ""
 
 

@@ -317,4 +317,7 @@ class WorkerControl:
         if cmd == "del_server":
             w.del_server(args["backend"], args["name"])
             return True
+        if cmd == "sync":  # follow the shared memory now (a frontend paused or resumed)
+            w.apply_shared_state()
+            return True
         raise ValueError(f"unknown command '{cmd}'")

@@ -82,6 +82,7 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     int shutdown(int fd, int how)
+    int listen(int fd, int backlog)
     int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     int getsockname(int fd, sockaddr *addr, socklen_t *len)

@@ -248,8 +248,10 @@ cdef class Listener(Handler):
     cdef fl_counters_t *cnt
     cdef int maxconn
     cdef readonly int cur_conn
-    cdef int paused                     # 1 = limit reached, 2 = paused by signal/soft stop, 4 = frontend disabled
+    cdef int paused                     # 1 = limit reached, 4 = frontend paused (fastlb.runtime.pause)
     cdef int in_pending
+    cdef int backlog                    # to listen() again after a pause
+    cdef int pause_kind                 # LP_DISCONNECT, LP_STOP_ACCEPT or LP_KEEP (see sync_paused)
 
     cdef void on_io(self, Endpoint ep) noexcept:
         self.w.accept_from(self)

@@ -32,6 +32,7 @@ include "_bench.pxi"
 
 cdef void build_runtime(Worker w, plan) except *:
     """Create the runtime objects of `plan` for worker `w`."""
+    from fastlb.runtime.listeners import listen_backlog
     cdef FrontendRt fe
     cdef BackendRt be
     cdef ServerRt s
@@ -133,6 +134,8 @@ cdef void build_runtime(Worker w, plan) except *:
             l.name = lp.name
             l.cnt = w.counters + <int>lp.counter_slot
             l.maxconn = -(-lp.maxconn // plan.nbworkers) if lp.maxconn else 0
+            l.backlog = listen_backlog(lp)
+            l.pause_kind = LP_KEEP if lp.path is not None else LP_STOP_ACCEPT if lp.fd is not None else LP_DISCONNECT
             fe.listeners.append(l)
             w.listeners.append(l)
         w.frontends.append(fe)

@@ -16,6 +16,10 @@ cdef str sockaddr_text(sockaddr *sa):
         return f"{buf.decode()}:{ntohs((<sockaddr_in6 *>sa).sin6_port)}"
     return "unix"
 DEF ACCEPT_BATCH = 64
+# what pausing a listener does (fastlb.runtime.pause): HAProxy 2.6's behaviour on Linux
+DEF LP_DISCONNECT = 0      # TCP: shutdown(SHUT_RD) refuses new connections, listen() again on resume
+DEF LP_STOP_ACCEPT = 1     # an inherited fd@ socket: not ours to disconnect, connections wait
+DEF LP_KEEP = 2            # UNIX socket: HAProxy keeps accepting on it
 
 
 cdef class Worker:
@@ -125,6 +129,7 @@ cdef class Worker:
         for l, fd in zip(self.listeners, listen_fds):
             l.ep.fd = fd
             self.register(l.ep, EPOLLIN | EPOLLET)
+        self.sync_paused()               # a frontend paused before this worker started
         self.loop.add_reader(self.epfd, self._on_epoll)
         self._arm_tick()
 
@@ -187,16 +192,12 @@ cdef class Worker:
             self.close_listener(l)
         self._check_idle_exit()
 
-    def pause_listeners(self):
-        cdef Listener l
-        for l in self.listeners:
-            l.paused |= 2
-
-    def resume_listeners(self):
-        cdef Listener l
-        for l in self.listeners:
-            l.paused &= ~2
-            self.wake(l.ep)
+    def apply_shared_state(self):
+        """Follow the shared memory now (server states, limits, paused frontends) rather than
+        at the next round (fastlb.runtime.pause after a signal)."""
+        self.state_gen_seen = (<fl_shm_header_t *>self.shm_base).generation
+        self.refresh_server_states()
+        self.refresh_limits()
         self.round(0)
 
     def hard_stop(self):
@@ -345,6 +346,32 @@ cdef class Worker:
         if self.stopping:
             self._check_idle_exit()
 
+    cdef void sync_paused(self) noexcept:
+        """Pause or resume listeners as the frontends' shared `paused` flags say. Only this path
+        shuts a listening socket down: a reload's stop (soft_stop) closes the descriptors and
+        leaves the sockets listening for the process that takes them over."""
+        cdef fl_px_state_t *px = fl_shm_proxies(self.shm_base)
+        cdef uint32_t nb = (<fl_shm_header_t *>self.shm_base).nb_proxies
+        cdef FrontendRt fe
+        cdef Listener l
+        cdef bint paused
+        for fe in self.frontends:
+            paused = <uint32_t>fe.index < nb and (px[fe.index].flags & FL_PX_F_PAUSED) != 0
+            for l in fe.listeners:
+                if l.pause_kind == LP_KEEP or l.ep.fd < 0 or self.stopping:
+                    continue
+                if paused and not (l.paused & 4):
+                    l.paused |= 4
+                    if l.pause_kind == LP_DISCONNECT:
+                        shutdown(l.ep.fd, SHUT_RD)   # shared sockets: ENOTCONN once another did it
+                elif not paused and (l.paused & 4):
+                    l.paused &= ~4
+                    if l.pause_kind == LP_DISCONNECT:
+                        listen(l.ep.fd, l.backlog)
+                    if not l.in_pending:
+                        l.in_pending = 1
+                        self.wake(l.ep)
+
     cdef void refresh_limits(self) noexcept:
         """`set maxconn global|frontend` from the runtime API: this worker's share of the new limits;
         `disable|enable frontend`: stop or resume accepting on the frontend's listeners."""
@@ -357,14 +384,6 @@ cdef class Worker:
         cdef fl_px_state_t *px = fl_shm_proxies(self.shm_base)
         for fe in self.frontends:
             if <uint32_t>fe.index < (<fl_shm_header_t *>self.shm_base).nb_proxies:
-                for l in fe.listeners:
-                    if px[fe.index].flags & FL_PX_F_PAUSED:
-                        l.paused |= 4
-                    elif l.paused & 4:
-                        l.paused &= ~4
-                        if not l.in_pending:
-                            l.in_pending = 1
-                            self.wake(l.ep)
                 fmax = px[fe.index].maxconn
                 share = <int>((fmax + n - 1) // n) if fmax and n else 0
                 if share != fe.maxconn:
@@ -375,6 +394,7 @@ cdef class Worker:
                             if not l.in_pending:
                                 l.in_pending = 1
                                 self.wake(l.ep)
+        self.sync_paused()
         if g == 0 or n == 0:
             return
         share = <int>((g + n - 1) // n)
@@ -409,7 +429,7 @@ cdef class Worker:
         if l.ep.fd < 0:
             return
         for i in range(ACCEPT_BATCH):
-            if l.paused & 6:
+            if l.paused & 4:
                 return
             if (self.maxconn and self.cur_conn >= self.maxconn) or \
                     (fe.maxconn and fe.cur_conn >= fe.maxconn) or \

@@ -20,6 +20,11 @@ class BindError(Exception):
     pass
 
 
+def listen_backlog(lp: ListenerPlan) -> int:
+    """The listen() backlog of a listener: `backlog`, else its `maxconn`, else 1024."""
+    return lp.backlog or lp.maxconn or DEFAULT_BACKLOG
+
+
 def _describe(lp: ListenerPlan) -> str:
     """The address of a listener as messages show it; also the key that matches a listener with
     a socket handed over by another process (see `socket_key`)."""
@@ -151,7 +156,7 @@ class ListenerSet:
         errors = []
         inherited = {k: list(v) for k, v in (inherited or {}).items()}
         for lp in plan.listeners:
-            backlog = lp.backlog or lp.maxconn or DEFAULT_BACKLOG
+            backlog = listen_backlog(lp)
             shared = lp.path is not None or lp.fd is not None or not lp.reuseport
             key = _describe(lp)
             old = (inherited.pop(key, None) or []) if lp.fd is None else []

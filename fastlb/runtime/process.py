@@ -303,10 +303,15 @@ class Master:
         self.reap()
 
     def on_pause(self) -> None:
-        self.signal_workers(signal.SIGTTOU)
+        """SIGTTOU: every frontend paused, through shared memory (the workers follow within a round)."""
+        from .pause import pause_all
+
+        pause_all(self.plan, self.shm, True, self.quiet)
 
     def on_resume(self) -> None:
-        self.signal_workers(signal.SIGTTIN)
+        from .pause import pause_all
+
+        pause_all(self.plan, self.shm, False, self.quiet)
 
     def on_dump_states(self) -> None:
         """SIGHUP: the servers' and proxies' states to stderr, and to each proxy's log targets

@@ -360,11 +360,13 @@ class MasterWorker(Master):
         super().on_hard_stop()
 
     def on_pause(self) -> None:
-        for pid in self._all_pids():
+        super().on_pause()
+        for pid in self.old:  # workers of a previous image: their own shared memory
             _signal(pid, signal.SIGTTOU)
 
     def on_resume(self) -> None:
-        for pid in self._all_pids():
+        super().on_resume()
+        for pid in self.old:
             _signal(pid, signal.SIGTTIN)
 
     def on_reload(self) -> None:

@@ -64,8 +64,15 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     loop.add_signal_handler(signal.SIGUSR1, soft_stop)
     loop.add_signal_handler(signal.SIGTERM, hard_stop)
     loop.add_signal_handler(signal.SIGINT, hard_stop)
-    loop.add_signal_handler(signal.SIGTTOU, worker.pause_listeners)
-    loop.add_signal_handler(signal.SIGTTIN, worker.resume_listeners)
+    def pause(paused: bool) -> None:
+        # sent to this worker alone (the master pauses its workers through shared memory)
+        from .pause import pause_all
+
+        pause_all(plan, shm, paused)
+        worker.apply_shared_state()
+
+    loop.add_signal_handler(signal.SIGTTOU, pause, True)
+    loop.add_signal_handler(signal.SIGTTIN, pause, False)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
     loop.add_reader(master_pipe, master_gone)
     # fastlb.runtime.daemon: the signals were blocked by the master since fork(); unblocked once

@@ -231,8 +231,7 @@ def test_statistics_rows_agree(pair):
 
 
 def served(port: int) -> bool:
-    """A request on a new connection is answered within a second (HAProxy refuses the connection of a
-    disabled frontend; fastlb leaves it in the backlog unanswered)."""
+    """A request on a new connection is answered within a second."""
     try:
         status, _ = http_get(port, "/x", timeout=1.0)
     except OSError:
@@ -240,20 +239,34 @@ def served(port: int) -> bool:
     return status == 200
 
 
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def test_disable_and_enable_frontend_alike(pair):
-    procs, _logs = pair
+    """Same answers, PAUSED status, refused connections and "Paused/Resumed frontend fe." logs."""
+    procs, logs = pair
     commands = ["disable frontend", "disable frontend nofe", "disable frontend app", "enable frontend",
                 "enable frontend nofe", "enable frontend fe", "disable frontend fe", "disable frontend fe"]
     for cmd in commands:
         assert procs["fastlb"].cli(cmd) == procs["haproxy"].cli(cmd), cmd
     for name, proc in procs.items():
         assert stat_rows(proc.cli("show stat"))[("fe", "FRONTEND")]["status"] == "PAUSED", name
-        assert not served(proc.fe), f"{name} served a disabled frontend"
+        assert wait_for(lambda p=proc: refused(p.fe), 2.0), f"{name} accepted on a disabled frontend"
+        logs[name].wait(r"Paused frontend fe\.")
     for cmd in ("enable frontend fe", "enable frontend fe"):
         assert procs["fastlb"].cli(cmd) == procs["haproxy"].cli(cmd), cmd
     for name, proc in procs.items():
         assert stat_rows(proc.cli("show stat"))[("fe", "FRONTEND")]["status"] == "OPEN", name
         assert wait_for(lambda p=proc: all(served(p.fe) for _ in range(6)), 5.0), name  # on every worker
+        logs[name].wait(r"Resumed frontend fe\.")
+    for name in logs:
+        assert [m for m in logs[name].messages() if "frontend fe." in m] == ["Paused frontend fe.",
+                                                                               "Resumed frontend fe."], name
 
 
 def test_help_lines_and_suggestions(pair):
