@@ -157,6 +157,9 @@ listen both
 frontend v6
     bind [::1]:{port3}
     default_backend be
+frontend fu
+    bind unix@{usock}
+    default_backend be
 backend be
     server s1 127.0.0.1:{b1}
 """
@@ -193,8 +196,9 @@ def test_ttou_pauses_and_ttin_resumes_the_listeners(tracker, write_cfg, backend,
         pytest.skip("no IPv6 loopback")
     prog = FASTLB if impl == "fastlb" else [haproxy_binary()]
     port, port2, port3 = free_port(), free_port(), free_port()
+    usock = str(tmp_path / f"{impl}-fu.sock")
     path = write_cfg(PAUSE_CFG.format(nbthread=1, sock=tmp_path / f"{impl}.sock", port=port, port2=port2,
-                                      port3=port3, b1=backend.port), name=f"{impl}.cfg")
+                                      port3=port3, usock=usock, b1=backend.port), name=f"{impl}.cfg")
     err = str(tmp_path / f"{impl}.err")
     with open(err, "w") as errf:
         proc = tracker.popen([*prog, "-f", path, "-db"], stderr=errf)
@@ -210,6 +214,13 @@ def test_ttou_pauses_and_ttin_resumes_the_listeners(tracker, write_cfg, backend,
     kept.sendall(b"GET /during HTTP/1.1\r\nHost: t\r\n\r\n")   # an established connection lives on
     status, _h, body = read_response(kept, buf)
     assert status == 200 and b"/during" in body
+    u = socket.socket(socket.AF_UNIX)   # HAProxy 2.6 does not pause UNIX listeners
+    u.settimeout(5)
+    u.connect(usock)
+    u.sendall(b"GET /unix HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    status, _h, body = read_response(u, bytearray())
+    u.close()
+    assert status == 200 and b"/unix" in body
     os.kill(proc.pid, signal.SIGTTIN)
     wait_until(lambda: not _refused(port), 5, what="the resume")
     for p in (port, port2):
@@ -219,7 +230,8 @@ def test_ttou_pauses_and_ttin_resumes_the_listeners(tracker, write_cfg, backend,
     proc.wait(10)
     assert _pause_lines(err) == [
         "Paused frontend v6.", "Paused frontend fe.", "Paused proxy both.", "Paused frontend GLOBAL.",
-        "Resumed frontend v6.", "Resumed frontend fe.", "Resumed proxy both.", "Resumed frontend GLOBAL.",
+        "Paused frontend fu.", "Resumed frontend v6.", "Resumed frontend fe.", "Resumed proxy both.",
+        "Resumed frontend GLOBAL.", "Resumed frontend fu.",
     ]
 
 
@@ -227,9 +239,8 @@ def test_ttou_and_ttin_reach_the_workers_of_a_master_worker(tracker, write_cfg, 
     """``-W``, 2 workers: SIGTTOU sent to the master makes every worker's SO_REUSEPORT socket
     refuse (none is left listening); SIGTTIN: the same sockets listen again and serve."""
     port = free_port()
-    path = write_cfg(PAUSE_CFG.replace("listen both\n    bind 127.0.0.1:{port2}\n    server s2 127.0.0.1:{b1}\n",
-                                       "").replace("frontend v6\n    bind [::1]:{port3}\n    default_backend be\n", "")
-                     .format(nbthread=2, sock=tmp_path / "w.sock", port=port, b1=backend.port))
+    text = PAUSE_CFG.split("listen both")[0] + "backend be\n" + PAUSE_CFG.split("\nbackend be\n")[1]
+    path = write_cfg(text.format(nbthread=2, sock=tmp_path / "w.sock", port=port, b1=backend.port))
     err = str(tmp_path / "w.err")
     with open(err, "w") as errf:
         proc = tracker.popen([*FASTLB, "-W", "-f", path], stderr=errf)
