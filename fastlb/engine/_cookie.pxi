@@ -205,16 +205,24 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
         return
     try:
         base = h.rs.data + h.rs.head + h.rsp_off
-        # the server's own Set-Cookie lines for our name
+        # the server's own Set-Cookie lines for our name (last first: an edit never moves the
+        # lines still to be seen)
         for name_off, line_end, voff, vlen in find_headers(base, &h.rsp, b"set-cookie"):
             base = h.rs.data + h.rs.head + h.rsp_off
             v = base[voff:voff + vlen]
             k, eq, rest = v.partition(b"=")
-            if k.strip() != c.name:
+            if k.strip() != c.name:      # case matters, as in HAProxy
                 continue
             server_sets = True
             val, semi, tail = rest.partition(b";")
-            if s.cookie is None and c.mode != CK_INSERT:
+            if c.preserve:
+                continue                 # the server's cookie is left alone (and not replaced)
+            if c.mode == CK_INSERT or (h.direct and c.indirect):
+                # as HAProxy: we insert ours instead, or the client must not get the server's
+                splice_bytes(h, &h.rs, h.rsp_off + name_off, line_end - name_off, b"")
+                h.ck_rsp = b'D'
+                continue
+            if s.cookie is None:
                 continue                 # rewrite/prefix need the server's value
             if c.mode == CK_REWRITE:
                 new = c.name + b"=" + s.cookie + semi + tail
@@ -222,12 +230,6 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
             elif c.mode == CK_PREFIX:
                 new = c.name + b"=" + s.cookie + b"~" + val + semi + tail
                 h.ck_rsp = b'P'
-            elif c.mode == CK_INSERT and c.indirect and not c.preserve:
-                # the server must not see nor set our cookie: drop its line, we insert ours
-                splice_bytes(h, &h.rs, h.rsp_off + name_off, line_end - name_off, b"")
-                reparse_response(h)
-                server_sets = False
-                continue
             else:
                 continue
             splice_bytes(h, &h.rs, h.rsp_off + voff, vlen, new)

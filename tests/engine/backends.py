@@ -22,6 +22,7 @@ Each argument is KIND:PORT:
       /status?code=N      empty response with that status
       /cacheable          200 with Cache-Control: max-age=60
       /setcookie?name=N&value=V  the /echo answer with "Set-Cookie: N=V; path=/"
+      /hdrs?A=x&B=y       the /echo answer with response headers "A: x", "B: y" (in that order)
       /ws                 101 Switching Protocols then echo every byte
       Expect: 100-continue is answered with "100 Continue" before the body is read.
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int) -> None:
@@ -201,6 +202,8 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
             extra = ""
             if path == "/setcookie":
                 extra = f"Set-Cookie: {q.get('name', 'c')}={q.get('value', '')}; path=/\r\n"
+            if path == "/hdrs":
+                extra = "".join(f"{k}: {v}\r\n" for k, v in parse_qsl(url.query))
             text = (f"srv={port} method={method} path={target} body_len={len(body)} "
                     f"body_sha={hashlib.sha256(body).hexdigest()} peer={peer}\n")
             text += "".join(f"h:{k.strip()}: {v.strip()}\n" for k, v in hlist)
