@@ -114,15 +114,16 @@ def test_http_response_actions(backends, run_cfg):
     b = backends("http")
     port = free_port()
     be = """    http-response set-header X-Served-By fastlb
-    http-response del-header Content-Type
+    http-response del-header X-Drop
     http-response set-status 299 reason Fine if { status 200 }
     http-response deny if { status 404 }
 """
     run_cfg(http_cfg(port, b.ports, backend_extra=be), port)
     c = RawClient(port)
-    r = c.request(path="/echo")
+    r = c.request(path="/hdrs?X-Drop=1&X-Keep=2")
     assert (r.status, r.reason) == (299, "Fine")
     assert r.header("x-served-by") == "fastlb"
+    assert r.header("x-drop") is None and r.header("x-keep") == "2"
     r = c.request(path="/status?code=404")
     assert r.status == 502
 
