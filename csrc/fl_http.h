@@ -75,6 +75,10 @@ int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
 
+/* Bytes the head parsers of this copy of the library examined so far (an upper bound, all
+ * calls together): tests use it to check that resumed parsing is linear. */
+uint64_t fl_http_scan_count(void);
+
 /* Benchmark helpers: parse the same head n times in a C loop; return the last result. */
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
 int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);

@@ -202,5 +202,6 @@ cdef extern from "fl_http.h" nogil:
     int fl_http_simd_level()
     const char *fl_http_simd_name(int level)
     int fl_http_simd_force(int level)
+    uint64_t fl_http_scan_count()
     int fl_http_bench_parse_request(const char *buf, size_t len, fl_http_msg *m, long n)
     int fl_http_bench_parse_response(const char *buf, size_t len, fl_http_msg *m, long n)

@@ -126,6 +126,7 @@ ssize_t fl_http_decode_chunked(struct fl_http_chunked *d, char *buf, size_t *len
 int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
+uint64_t fl_http_scan_count(void);
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
 int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);
 """

@@ -28,6 +28,8 @@ DEF RS_DONE = 5
 DEF RS_TUNNEL = 6
 DEF RS_LOCAL = 7         # a response produced by fastlb (error, redirect, stats) is being sent
 
+DEF SCAN_NOMEM = -3      # HttpStream.scan_head: no memory to keep a split head's fields
+
 # transaction flags
 DEF TX_CLI_KA = 0x0001       # client connection stays open after this transaction
 DEF TX_SRV_KA = 0x0002       # server connection may be reused after this transaction
@@ -250,10 +252,8 @@ cdef class HttpStream(Stream):
                     # head larger than the buffer allows
                     self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
                     return True
+                # the parse state is relative to rq.head: it stays valid when the bytes move
                 w.bufs.compact(&self.rq)
-                fl_http_msg_reset(&self.req)
-            if self.rq.len == 0 and self.t_req_start == 0:
-                pass
             r = cep.recv_into(self.rq.data + self.rq.head + self.rq.len, limit - self.rq.head - self.rq.len)
             if r > 0:
                 if self.rq.len == 0:
@@ -275,34 +275,70 @@ cdef class HttpStream(Stream):
         cdef Worker w = self.w
         cdef fl_http_limits lim
         cdef int r
-        cdef fl_http_hdr *hdrs
         lim.max_head = w.bufsize - w.maxrewrite
         lim.maxhdr = <uint16_t>w.maxhdr
-        hdrs = self.own_hdrs if self.own_hdrs != NULL else w.hdrs
-        if self.req.hdrs != hdrs:
-            fl_http_msg_init(&self.req, hdrs, <uint16_t>w.hdr_cap)
-        r = fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, &lim)
+        r = self.scan_head(&self.req, self.rq.data + self.rq.head, self.rq.len, -1, &lim)
         if r == FL_HTTP_INCOMPLETE:
-            if self.own_hdrs == NULL and self.req.nhdrs:
-                # keep what was parsed so far out of the shared scratch array
-                self.own_hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * w.hdr_cap)
-                if self.own_hdrs == NULL:
-                    self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
-                    return -1
-                memcpy(self.own_hdrs, w.hdrs, sizeof(fl_http_hdr) * self.req.nhdrs)
-                self.req.hdrs = self.own_hdrs
-            elif self.own_hdrs == NULL:
-                # nothing parsed yet: restart cleanly next time (the scratch array is shared)
-                fl_http_msg_reset(&self.req)
             if self.rq.head + self.rq.len >= w.bufsize - w.maxrewrite and self.rq.head == 0:
                 self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
                 return -1
             return 0
+        if r == SCAN_NOMEM:
+            self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
+            return -1
         if r == FL_HTTP_INVALID:
             self.fail_request(self.req.error)
             return -1
         self.on_request_head(<uint32_t>r)
         return 1
+
+    cdef int scan_head(self, fl_http_msg *m, const char *buf, uint32_t length, int rsp_method,
+                       const fl_http_limits *lim) noexcept:
+        """Run the C parser on a request head (rsp_method < 0) or a response head. It resumes
+        where its previous call on `m` stopped (a head that arrives slowly costs O(n)): the
+        state is relative to `buf`, which must be the same bytes grown (compaction moving them
+        is fine). Returns the parser's result, or SCAN_NOMEM."""
+        cdef Worker w = self.w
+        cdef fl_http_hdr *hdrs = self.own_hdrs if self.own_hdrs != NULL else w.hdrs
+        cdef int r
+        if m.hdrs != hdrs:
+            fl_http_msg_init(m, hdrs, <uint16_t>w.hdr_cap)
+        if rsp_method < 0:
+            r = fl_http_parse_request(buf, length, m, lim)
+        else:
+            r = fl_http_parse_response(buf, length, m, rsp_method, lim)
+        if r == FL_HTTP_INCOMPLETE:
+            if not self.keep_partial_head(m):
+                return SCAN_NOMEM
+        else:
+            self.back_to_shared_hdrs(m)
+        return r
+
+    cdef bint keep_partial_head(self, fl_http_msg *m) noexcept:
+        """A head stays incomplete: copy the header fields parsed so far out of the worker's
+        shared scratch array (another stream parses into it before this one resumes). The
+        request and response heads are never parsed at the same time, so one array serves
+        both. False when out of memory."""
+        cdef Worker w = self.w
+        if m.nhdrs == 0 or m.hdrs == self.own_hdrs:
+            return True
+        if self.own_hdrs == NULL:
+            self.own_hdrs = <fl_http_hdr *>malloc(sizeof(fl_http_hdr) * w.hdr_cap)
+            if self.own_hdrs == NULL:
+                return False
+        memcpy(self.own_hdrs, m.hdrs, sizeof(fl_http_hdr) * m.nhdrs)
+        m.hdrs = self.own_hdrs
+        return True
+
+    cdef void back_to_shared_hdrs(self, fl_http_msg *m) noexcept:
+        """A split head is complete (or refused): its fields go back to the shared scratch
+        array, where an unsplit head's are, so that what follows works the same for both."""
+        if self.own_hdrs == NULL or m.hdrs != self.own_hdrs:
+            return
+        memcpy(self.w.hdrs, self.own_hdrs, sizeof(fl_http_hdr) * m.nhdrs)
+        m.hdrs = self.w.hdrs
+        free(self.own_hdrs)
+        self.own_hdrs = NULL
 
     cdef void on_request_head(self, uint32_t head_len) noexcept:
         cdef Worker w = self.w
@@ -390,10 +426,6 @@ cdef class HttpStream(Stream):
             self.exp_cli = 0
         self.rs_state = RS_HEAD
         fl_http_msg_reset(&self.rsp)
-        if self.own_hdrs != NULL:
-            free(self.own_hdrs)
-            self.own_hdrs = NULL
-            fl_http_msg_init(&self.req, w.hdrs, <uint16_t>w.hdr_cap)
         # get a server connection (a valid persistence cookie already chose self.srv)
         self.failed_srv = None
         self.assign_server()
@@ -823,8 +855,7 @@ cdef class HttpStream(Stream):
             if room == 0:
                 if self.rs.head == 0 or self.rs_fwd:
                     break            # buffer full of unsent data (or an oversized head)
-                w.bufs.compact(&self.rs)
-                fl_http_msg_reset(&self.rsp)
+                w.bufs.compact(&self.rs)     # the parse state is relative: still valid
                 room = limit - self.rs.len
             r = sep.recv_into(self.rs.data + self.rs.head + self.rs.len, room)
             if r > 0:
@@ -852,17 +883,16 @@ cdef class HttpStream(Stream):
         cdef uint32_t off = self.rs_fwd
         lim.max_head = w.bufsize - w.maxrewrite
         lim.maxhdr = <uint16_t>w.maxhdr
-        if self.rsp.hdrs != w.hdrs:
-            fl_http_msg_init(&self.rsp, w.hdrs, <uint16_t>w.hdr_cap)
-        fl_http_msg_reset(&self.rsp)       # responses are re-parsed whole: they are rarely split
-        r = fl_http_parse_response(self.rs.data + self.rs.head + off, self.rs.len - off, &self.rsp,
-                                   self.req_method, &lim)
+        # resumes where the previous call stopped: the head starts at rs.head + rs_fwd, which
+        # sending forwarded bytes (head and rs_fwd move together) and compaction leave in place
+        r = self.scan_head(&self.rsp, self.rs.data + self.rs.head + off, self.rs.len - off,
+                           self.req_method, &lim)
         if r == FL_HTTP_INCOMPLETE:
             if self.rs.head + self.rs.len >= w.bufsize - w.maxrewrite and self.rs.head == 0:
                 self.bad_response()
                 return -1
             return 0
-        if r == FL_HTTP_INVALID:
+        if r == FL_HTTP_INVALID or r == SCAN_NOMEM:
             self.bad_response()
             return -1
         self.on_response_head(<uint32_t>r)

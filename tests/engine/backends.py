@@ -24,6 +24,8 @@ Each argument is KIND:PORT:
       /setcookie?name=N&value=V  the /echo answer with "Set-Cookie: N=V; path=/"
       /hdrs?A=x&B=y       the /echo answer with response headers "A: x", "B: y" (in that order)
       /ws                 101 Switching Protocols then echo every byte
+      /trickle?headers=N&us=U  200 whose head (N X-Trickle-i headers, Connection: keep-alive)
+                          is written one byte at a time, U µs apart; body "trickled\n"
       Expect: 100-continue is answered with "100 Continue" before the body is read.
 """
 from __future__ import annotations
@@ -186,6 +188,17 @@ async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port:
                     writer.write(block[:n])
                     left -= n
                     await writer.drain()
+                continue
+            if path == "/trickle":
+                n, gap = int(q.get("headers", "20")), int(q.get("us", "300")) / 1e6
+                head = ("HTTP/1.1 200 OK\r\n" + "".join(f"X-Trickle-{i}: {'v' * i}\r\n" for i in range(n))
+                        + "Connection: keep-alive\r\nContent-Length: 9\r\n\r\n").encode()
+                for i in range(len(head)):
+                    writer.write(head[i:i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(gap)
+                writer.write(b"trickled\n")
+                await writer.drain()
                 continue
             if path == "/cacheable":
                 writer.write(response(200, b"cache me\n", "Cache-Control: max-age=60\r\n"))
