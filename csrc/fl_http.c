@@ -31,6 +31,27 @@ uint64_t fl_http_scan_count(void)
 	return fl_http_scanned;
 }
 
+/* The sanitizers this copy was compiled with: setup.py defines FL_HTTP_SANITIZERS (the
+ * -fsanitize list) for FASTLB_SANITIZE=1; other ASan builds (the fuzzer's) are seen by the
+ * compiler's own macros. */
+#if !defined(FL_HTTP_SANITIZERS)
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_HTTP_SANITIZERS "address"
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_HTTP_SANITIZERS "address"
+#endif
+#endif
+#endif
+#if !defined(FL_HTTP_SANITIZERS)
+#define FL_HTTP_SANITIZERS ""
+#endif
+
+const char *fl_http_build_sanitizers(void)
+{
+	return FL_HTTP_SANITIZERS;
+}
+
 void fl_http_msg_init(struct fl_http_msg *m, struct fl_http_hdr *hdrs, uint16_t hdr_cap)
 {
 	memset(m, 0, sizeof(*m));

@@ -69,8 +69,9 @@ int fl_http_chunked_feed(struct fl_http_chunked *d, const char *in, size_t in_le
  * data, moved down), FL_HTTP_INCOMPLETE or FL_HTTP_INVALID. */
 ssize_t fl_http_decode_chunked(struct fl_http_chunked *d, char *buf, size_t *len);
 
-/* SIMD scanner in use; force another (tests, benchmarks): returns the level applied, never one
- * the CPU lacks. */
+/* SIMD scanner in use, chosen when the library loads: the best the CPU has (CPUID), or a lower
+ * one named by FASTLB_SIMD=scalar|sse42|avx2. Force another (tests, benchmarks): returns the
+ * level applied, never one the CPU lacks. */
 int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
@@ -78,6 +79,9 @@ int fl_http_simd_force(int level);
 /* Bytes the head parsers of this copy of the library examined so far (an upper bound, all
  * calls together): tests use it to check that resumed parsing is linear. */
 uint64_t fl_http_scan_count(void);
+
+/* Sanitizers this copy was built with, as a -fsanitize list ("address,undefined"), "" if none. */
+const char *fl_http_build_sanitizers(void);
 
 /* Benchmark helpers: parse the same head n times in a C loop; return the last result. */
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);

@@ -8,9 +8,9 @@
  * the tail with the scalar loop, so they never read past the caller's buffer.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "fl_cpu.h"
 #include "fl_http.h"
 #include "fl_http_int.h"
 
@@ -18,6 +18,36 @@
 #define FL_HTTP_X86 1
 #include <immintrin.h>
 #endif
+
+/* Best level the CPU supports (CPUID through __builtin_cpu_supports); levels are ordered as
+ * enum fl_http_simd, and a non-x86 machine only has the scalar one. */
+static int fl_http_simd_best(void)
+{
+#ifdef FL_HTTP_X86
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		return FL_HTTP_SIMD_AVX2;
+	if (__builtin_cpu_supports("sse4.2"))
+		return FL_HTTP_SIMD_SSE42;
+#endif
+	return FL_HTTP_SIMD_SCALAR;
+}
+
+/* Level asked for by FASTLB_SIMD (scalar|sse42|sse4.2|avx2), or -1 when unset or unknown. */
+static int fl_http_simd_requested(void)
+{
+	const char *v = getenv("FASTLB_SIMD");
+
+	if (!v || !*v)
+		return -1;
+	if (strcmp(v, "scalar") == 0)
+		return FL_HTTP_SIMD_SCALAR;
+	if (strcmp(v, "sse42") == 0 || strcmp(v, "sse4.2") == 0)
+		return FL_HTTP_SIMD_SSE42;
+	if (strcmp(v, "avx2") == 0)
+		return FL_HTTP_SIMD_AVX2;
+	return -1;
+}
 
 /* Generated from the RFC 9110 grammar; bits are FL_HTTP_C_*. */
 const uint8_t fl_http_ctab[256] = {
@@ -232,8 +262,8 @@ static void fl_http_scan_select(int level)
 __attribute__((constructor))
 void fl_http_scan_init(void)
 {
-	int best = fl_cpu_simd_best();
-	int want = fl_cpu_simd_requested();
+	int best = fl_http_simd_best();
+	int want = fl_http_simd_requested();
 
 	for (int h = 0; h < 16; h++) {
 		fl_http_tok_hi[h] = h < 8 ? (uint8_t)(1u << h) : 0;
@@ -261,7 +291,7 @@ const char *fl_http_simd_name(int level)
 
 int fl_http_simd_force(int level)
 {
-	int best = fl_cpu_simd_best();
+	int best = fl_http_simd_best();
 
 	fl_http_scan_select(level < 0 ? best : (level > best ? best : level));
 	return fl_http_scan.level;

@@ -1,4 +1,4 @@
-# distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c csrc/fl_cpu.c
+# distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c
 """Cython hot-path binding of the C HTTP/1 parser.
 
 The engine keeps one ``Http1Head`` per connection and calls its cdef methods (or the C functions of

@@ -1,7 +1,7 @@
 # Cython declarations of csrc/fl_http-t.h and csrc/fl_http.h, one-to-one, for the proxy's hot
 # path: `from fastlb._fl_http cimport *`, then call the parser without the GIL. A Cython module
 # that cimports this must also compile the C files; put this line at the top of its .pyx:
-#   # distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c csrc/fl_cpu.c
+#   # distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
@@ -203,5 +203,6 @@ cdef extern from "fl_http.h" nogil:
     const char *fl_http_simd_name(int level)
     int fl_http_simd_force(int level)
     uint64_t fl_http_scan_count()
+    const char *fl_http_build_sanitizers()
     int fl_http_bench_parse_request(const char *buf, size_t len, fl_http_msg *m, long n)
     int fl_http_bench_parse_response(const char *buf, size_t len, fl_http_msg *m, long n)

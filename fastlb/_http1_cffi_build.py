@@ -12,8 +12,7 @@ ROOT = os.path.dirname(HERE)
 CSRC = os.path.join(ROOT, "csrc")
 
 #: The C files of the parser, relative to the project root (setup.py runs from there).
-SOURCES = ["csrc/fl_http.c", "csrc/fl_http_sem.c", "csrc/fl_http_chunked.c", "csrc/fl_http_scan.c",
-           "csrc/fl_cpu.c"]
+SOURCES = ["csrc/fl_http.c", "csrc/fl_http_sem.c", "csrc/fl_http_chunked.c", "csrc/fl_http_scan.c"]
 
 CDEF = """
 #define FL_HTTP_INVALID ...
@@ -127,6 +126,7 @@ int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
 uint64_t fl_http_scan_count(void);
+const char *fl_http_build_sanitizers(void);
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
 int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);
 """

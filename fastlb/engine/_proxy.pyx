@@ -1,4 +1,4 @@
-# distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c csrc/fl_cpu.c csrc/fl_strix.c
+# distutils: sources = csrc/fl_http.c csrc/fl_http_sem.c csrc/fl_http_chunked.c csrc/fl_http_scan.c csrc/fl_strix.c
 # cython: language_level=3
 """fastlb's data plane: one Worker per worker process, driving TCP and HTTP streams from an
 epoll set of its own (see _core.pxi for why), with server state and counters in shared memory."""
