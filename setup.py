@@ -42,7 +42,10 @@ def native_flags() -> tuple[list[str], list[str]]:
         cflags += ["-O3"]
     if SANITIZE:
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
-        cflags += san + ["-O1"]
+        # -fno-wrapv: Python's CFLAGS carry -fwrapv, which makes signed overflow defined and so
+        # invisible to UBSan; our C must not depend on wrapping. FL_HTTP_SANITIZERS is recorded in
+        # the modules: `fastlb -vv` reports how they were built, not the environment.
+        cflags += san + ["-fno-wrapv", "-O1", '-DFL_HTTP_SANITIZERS="address,undefined"']
         ldflags += san
     return cflags, ldflags
 

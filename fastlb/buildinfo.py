@@ -41,6 +41,21 @@ def simd_level() -> str:
     return parser_simd_level()
 
 
+_SANITIZER_NAMES = {"address": "ASan", "undefined": "UBSan"}
+
+
+def sanitizers() -> str:
+    """How the native modules were compiled (recorded at build time in the parser)."""
+    try:
+        from .http1 import build_sanitizers
+    except ImportError:
+        return "unknown (parser not built)"
+    names = build_sanitizers()
+    if not names:
+        return "off"
+    return "+".join(_SANITIZER_NAMES.get(n, n) for n in names) + " (built with FASTLB_SANITIZE=1)"
+
+
 def features() -> dict[str, bool]:
     """Build features under HAProxy's names, as ``feature(NAME)`` and ``-vv`` see them."""
     linux = sys.platform.startswith("linux")
@@ -82,7 +97,7 @@ def build_facts() -> list[str]:
         f"  Python: {platform.python_implementation()} {platform.python_version()} on {platform.machine()}",
         f"  uvloop: {uvloop_version}",
         f"  cffi: {cffi_version}",
-        f"  sanitizers: {'ASan+UBSan' if os.environ.get('FASTLB_SANITIZE') else 'off'}",
+        f"  sanitizers: {sanitizers()}",
         "",
         "Native modules :",
     ]

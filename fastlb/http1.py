@@ -28,6 +28,7 @@ __all__ = [
     "Request",
     "RequestParser",
     "Response",
+    "build_sanitizers",
     "decode_chunked",
     "parse_headers",
     "parse_request",
@@ -293,6 +294,13 @@ def decode_chunked(data: bytes) -> tuple[bytes, int]:
 def simd_level() -> str:
     """Scanning path of the parser in this process: 'avx2', 'sse4.2' or 'scalar'."""
     return ffi.string(lib.fl_http_simd_name(lib.fl_http_simd_level())).decode()
+
+
+def build_sanitizers() -> list[str]:
+    """Sanitizers the parser was compiled with (['address', 'undefined'] for a FASTLB_SANITIZE=1
+    build), recorded by the compiler in the module itself."""
+    names = ffi.string(lib.fl_http_build_sanitizers()).decode()
+    return names.split(",") if names else []
 
 
 def set_simd_level(level: str) -> str:

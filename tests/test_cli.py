@@ -1,3 +1,4 @@
+import os
 import subprocess
 
 import pytest
@@ -45,3 +46,13 @@ def test_unknown_flag_prints_usage_and_fails(fastlb):
     p = subprocess.run([*fastlb, "-Z"], capture_output=True, text=True)
     assert p.returncode == 1
     assert "unknown option '-Z'" in p.stderr and "Usage" in p.stderr
+
+
+def test_vv_sanitizers_line_is_the_build_not_the_environment(fastlb):
+    from fastlb.http1 import build_sanitizers
+
+    expected = "ASan+UBSan (built with FASTLB_SANITIZE=1)" if build_sanitizers() else "off"
+    for value in ("1", "0"):
+        env = dict(os.environ, FASTLB_SANITIZE=value)
+        out = subprocess.run([*fastlb, "-vv"], capture_output=True, text=True, check=True, env=env).stdout
+        assert f"  sanitizers: {expected}\n" in out
