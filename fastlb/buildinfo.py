@@ -12,7 +12,9 @@ NATIVE_MODULES: dict[str, str] = {
     "fastlb._http1_cffi": "HTTP/1 parser, cffi binding",
     "fastlb._fastpath": "HTTP/1 parser, Cython hot-path binding",
     "fastlb._lb": "hashing and server maps",
+    "fastlb._stk": "stick tables",
     "fastlb.engine._proxy": "proxy data plane",
+    "fastlb.engine._shm": "shared memory of the master",
 }
 
 
@@ -32,13 +34,30 @@ def splice_available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "splice")
 
 
+def simd_levels() -> dict[str, str]:
+    """Scanning path of each compiled copy of the HTTP parser (each module links its own)."""
+    levels = {}
+    for name in ("fastlb._http1_cffi", "fastlb._fastpath", "fastlb.engine._proxy"):
+        try:
+            if name == "fastlb._http1_cffi":
+                from .http1 import simd_level as level
+            else:
+                level = importlib.import_module(name).simd_level
+        except ImportError:
+            continue
+        levels[name] = level()
+    return levels
+
+
 def simd_level() -> str:
-    """Which scanning path the HTTP parser uses in this process ('avx2', 'sse4.2', 'scalar')."""
-    try:
-        from .http1 import simd_level as parser_simd_level
-    except ImportError:
+    """Which scanning path the HTTP parser uses in this process ('avx2', 'sse4.2', 'scalar'); all
+    copies choose alike (CPUID, FASTLB_SIMD), and a disagreement is shown module by module."""
+    levels = simd_levels()
+    if not levels:
         return "unavailable (parser not built)"
-    return parser_simd_level()
+    if len(set(levels.values())) == 1:
+        return next(iter(levels.values()))
+    return ", ".join(f"{level} in {name}" for name, level in levels.items())
 
 
 _SANITIZER_NAMES = {"address": "ASan", "undefined": "UBSan"}

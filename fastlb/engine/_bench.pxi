@@ -171,3 +171,9 @@ cdef class RequestHeadProbe:
         self.s.w.bufs.give(&self.s.rq)
         self.s.cep.fd = -1
         self.s.closed = 1
+
+
+def simd_level():
+    """Scanning path of this module's copy of the C parser (the one the data plane uses): it
+    reads FASTLB_SIMD when the module loads, as the parser bindings' copies do."""
+    return fl_http_simd_name(fl_http_simd_level()).decode()
