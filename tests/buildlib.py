@@ -70,3 +70,20 @@ def unpack_wheel(wheel: Path, dst: Path) -> Path:
 
 def compiler_path() -> str | None:
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+
+
+def fresh_venv(path: Path) -> Path:
+    """A new virtual environment (with pip) for the Python running the tests; returns its bin/."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, capture_output=True, timeout=300)
+    return path / "bin"
+
+
+def no_compiler_env(bindir: Path) -> dict[str, str]:
+    """An environment whose PATH holds only the venv's bin/ (no gcc, cc, ld) and whose CC is
+    /bin/false, so that nothing run in it can compile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "CC", "CFLAGS"))}
+    env.update(PATH=str(bindir), CC="/bin/false", LDSHARED="/bin/false", VIRTUAL_ENV=str(bindir.parent),
+               PYTHONSAFEPATH="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    for tool in ("gcc", "cc", "c99", "clang", "ld"):
+        assert shutil.which(tool, path=env["PATH"]) is None, f"{tool} is reachable"
+    return env
