@@ -7,6 +7,7 @@ as ``haproxy``: flags may come in any order; ``-sf``/``-st`` consume the pids th
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ Usage : fastlb [-f <cfgfile|cfgdir>]* [ -vdVD ] [ -n <maxconn> ] [ -N <maxpconn>
         -n sets the maximum total # of connections (uses ulimit -n)
         -m limits the usable amount of memory (in MB)
         -N sets the default, per-proxy maximum # of connections
-        -L set local peer name (default to hostname)
+        -L set local peer name (default to hostname), exported as HAPROXY_LOCALPEER
         -p writes pids of all children to this file
         -x <unix_socket> get listening sockets from a unix socket
         -S <bind>[,<bind options>...] new master CLI
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, file=sys.stderr, end="")
         return 1
 
+    # HAProxy sets HAPROXY_LOCALPEER before reading the configuration: the -L name, else the
+    # host name (what a `peers` section's local peer is matched against); an inherited value
+    # is replaced, so `.if defined(...)`, `${HAPROXY_LOCALPEER}` and -cc always see this one
+    os.environ["HAPROXY_LOCALPEER"] = socket.gethostname() if opts.local_peer is None else opts.local_peer
     if opts.version:
         print(version_text(opts.version >= 2))
         return 0
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             os.chdir(opts.chdir)
         except OSError as exc:
-            print(f"[ALERT]    ({os.getpid()}) : Could not change to directory '{opts.chdir}' : {exc.strerror}",
+            print(f"[ALERT]    ({os.getpid()}) : Could not change to directory {opts.chdir} : {exc.strerror}",
                   file=sys.stderr)
             return 1
     if opts.check_condition is not None:
@@ -212,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     from .config import load_config
 
     result = load_config(opts.config_files)
-    report = result.report(quiet=opts.quiet and not opts.verbose)
+    quiet = opts.quiet and not opts.verbose  # -V wins over -q, whatever their order (as HAProxy)
+    report = result.report(quiet=quiet)
     if report:
         print(report, file=sys.stderr)
     if not result.ok:
@@ -222,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return after_failed_load(opts)
     if opts.check_only:
-        if not opts.quiet:
+        if not quiet:
             print("Configuration file is valid")
         return 0
 
@@ -233,9 +239,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_condition(opts: Options) -> int:
     from .config.conditions import ConditionError, evaluate_condition
+    from .config.tokenizer import TokenizeError, tokenize
 
     try:
-        return 0 if evaluate_condition(opts.check_condition) else 1
-    except ConditionError as exc:
+        # split and expanded as a `.if` line is (quotes, ${VAR} inside double quotes), as HAProxy does
+        expr = " ".join(tokenize(opts.check_condition, os.environ))
+        return 0 if evaluate_condition(expr) else 1
+    except (ConditionError, TokenizeError) as exc:
         print(f"[ALERT]    ({os.getpid()}) : config : Failed to evaluate condition: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
 """`fastlb demo`: the mission's configuration with built-in backends, over real sockets."""
+import http.client
 import os
 import signal
 import socket
@@ -46,8 +47,16 @@ def test_demo_serves_the_article_routing(tmp_path):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.1)
-        seen = {urllib.request.urlopen("http://127.0.0.1:18500/", timeout=2).read().split(b":")[0] for _ in range(8)}
-        assert seen == {b"app1", b"app2", b"app3", b"app4"} or len(seen) >= 2
+        # round robin: on one connection (one worker), consecutive requests visit app1..app4 in
+        # turn, each once per cycle of four (the cycle may start anywhere)
+        conn = http.client.HTTPConnection("127.0.0.1", 18500, timeout=5)
+        order = []
+        for _ in range(12):
+            conn.request("GET", "/")
+            order.append(conn.getresponse().read().split(b":")[0])
+        conn.close()
+        assert sorted(order[:4]) == [b"app1", b"app2", b"app3", b"app4"], order
+        assert order == order[:4] * 3, order
         for path in ("/static/a", "/images/b", "/x.CSS", "/y.js"):
             assert urllib.request.urlopen(f"http://127.0.0.1:18500{path}", timeout=2).read().startswith(b"static:")
         assert urllib.request.urlopen("http://127.0.0.1:18500/page.html", timeout=2).read().startswith(b"app")

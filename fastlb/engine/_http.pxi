@@ -119,6 +119,8 @@ cdef class HttpStream(Stream):
     cdef int nosplice              # no pipe could be had: stay on the buffer path
     cdef uint32_t rsp_off          # offset of the response head being processed (rules)
     cdef fl_lb_str_t lb_hdr
+    cdef uint32_t trace_id         # -d: this transaction's number in the trace lines
+    cdef uint8_t traced            # -d: 1 its accept line was printed, 2 and it reached a backend
 
     def __dealloc__(self):
         if self.own_hdrs != NULL:
@@ -345,6 +347,8 @@ cdef class HttpStream(Stream):
         cdef FrontendRt fe = self.fe
         cdef BackendRt be
         cdef int i
+        if w.trace_cb is not None:
+            trace_head(self, 0)
         self.t_req_head = w.now
         if self.t_req_start == 0:
             self.t_req_start = w.now
@@ -390,6 +394,8 @@ cdef class HttpStream(Stream):
             self.send_error(503, 1)
             return
         self.be = be
+        if self.traced:
+            self.traced = 2         # -d: the end lines name the backend
         if be.rules is not None and not be.same_proxy:
             if run_request_rules(self, be.rules) == RULES_ANSWERED or self.closed:
                 return
@@ -901,6 +907,8 @@ cdef class HttpStream(Stream):
     cdef void on_response_head(self, uint32_t head_len) noexcept:
         cdef uint16_t status = self.rsp.status
         cdef int idx
+        if self.w.trace_cb is not None:
+            trace_head(self, 1)
         if status < 200 and status != 101:
             # interim response (100 Continue, 103 Early Hints): forward it, wait for the final one
             self.rs_fwd += head_len
@@ -1140,6 +1148,8 @@ cdef class HttpStream(Stream):
         cdef Endpoint sep = self.sep
         cdef bint cli_ka = (self.txf & TX_CLI_KA) != 0 and not (self.txf & TX_CLOSE_AFTER) \
             and not w.stopping and self.rq_state != RQ_CLOSED
+        if w.trace_cb is not None:
+            trace_end(self, sep.fd if sep is not None else -1, cli_ka)
         # the server connection: back to the pool, or closed
         if sep is not None:
             self.sep = None
@@ -1592,6 +1602,8 @@ cdef class HttpStream(Stream):
         cdef Worker w = self.w
         if self.closed:
             return
+        if w.trace_cb is not None:
+            trace_end(self, self.sep.fd if self.sep is not None else -1, 0)
         self.closed = 1
         self.state = ST_CLOSED
         if self.sep is not None:

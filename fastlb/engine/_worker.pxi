@@ -59,6 +59,9 @@ cdef class Worker:
     cdef object on_idle_exit              # called once stopping and no stream is left
     cdef set streams                      # live streams (for soft stop and show sess)
     cdef object log_cb                    # Python callable for log lines, or None
+    cdef object trace_cb                  # -d: callable(text) for the debug trace, or None
+    cdef uint32_t trace_seq
+    cdef int trace_stride                 # trace ids: seq * workers + index, unique per process group
     cdef fl_http_hdr *hdrs                # scratch header array for parsing (maxhdr entries)
     cdef dict services                    # use-service name -> callable(request) -> bytes
     cdef dict userlists                   # name -> {user: (password, insecure)}
@@ -103,6 +106,8 @@ cdef class Worker:
         self.counters = fl_shm_counters(self.shm_base, worker_index)
         self.wstate = fl_shm_workers(self.shm_base) + worker_index
         self.log_cb = None
+        self.trace_cb = None
+        self.trace_stride = max(1, plan.nbworkers)
         self.services = {}
         self.userlists = {ul.name: {u.name: (u.password, u.insecure) for u in ul.users}
                           for ul in plan.config.userlists}
@@ -147,6 +152,10 @@ cdef class Worker:
     def set_log_callback(self, cb):
         """`cb(fields: dict)` is called once per finished HTTP transaction / TCP session."""
         self.log_cb = cb
+
+    def set_trace_callback(self, cb):
+        """Debug mode (-d): `cb(text)` gets HAProxy-shaped trace lines of every HTTP transaction."""
+        self.trace_cb = cb
 
     def register_service(self, str name, cb):
         """`http-request use-service <name>` calls `cb(request: dict) -> bytes`."""

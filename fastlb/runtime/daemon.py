@@ -291,5 +291,5 @@ def run_mode(opts: Any, g: GlobalSection) -> RunMode:
     return RunMode(
         daemon=daemon, master_worker=master_worker, systemd=systemd, foreground=not daemon,
         pidfile=getattr(opts, "pidfile", None) or g.pidfile,
-        quiet=bool(getattr(opts, "quiet", False)),
+        quiet=bool(getattr(opts, "quiet", False)) and not getattr(opts, "verbose", False),  # -V wins
     )

@@ -65,6 +65,18 @@ def notice(msg: str, quiet: bool = False) -> None:
         print(f"[NOTICE]   ({os.getpid()}) : {msg}", file=sys.stderr, flush=True)
 
 
+def verbose_startup(plan: Plan, opts: Any) -> None:
+    """What HAProxy prints when it starts with -V or -d: the maxconn it chose when the
+    configuration and -n set none, and the polling mechanism (stdout)."""
+    if not (getattr(opts, "verbose", False) or getattr(opts, "debug", False)):
+        return
+    if not (getattr(opts, "maxconn", None) or plan.config.global_.maxconn):
+        print(f"Note: setting global.maxconn to {plan.maxconn}.", file=sys.stderr)
+    print("Available polling systems :\n      epoll : test result OK\nTotal: 1 (1 usable), will use epoll.\n",
+          file=sys.stderr, flush=True)
+    print("Using epoll() as the polling mechanism.", flush=True)
+
+
 class Master:
     """Supervises the worker processes of one plan."""
 
@@ -115,7 +127,8 @@ class Master:
                 control_fd = self.control_hub.child_after_fork(index)
                 self.prepare_worker(index)  # (runs the services' after_fork_child hooks)
                 code = worker_main(self.plan, self.shm, index, self.listeners.fds_for(index), r,
-                                   control_fd=control_fd, ready_fd=ready_w)
+                                   control_fd=control_fd, ready_fd=ready_w,
+                                   debug=bool(getattr(self.opts, "debug", False)))
             except BaseException as exc:  # noqa: BLE001 - a worker must never return into the master's code
                 alert(f"worker {index} crashed: {exc!r}")
             finally:
@@ -456,6 +469,7 @@ def run(config: Config, opts: Any) -> int:
     for w in [*plan.warnings, apply_ulimit_n(plan)]:
         if w:
             warning(w, quiet)
+    verbose_startup(plan, opts)
     inherited = take_over_sockets(opts)
     if inherited is None:
         return 1

@@ -50,7 +50,16 @@ from .daemon import (
 from .listeners import BindError, ListenerSet
 from .mcli import CliBindError, MasterCLI, MasterCliSpec, bind_spec, parse_spec
 from .plan import PlanError, build_plan
-from .process import Master, alert, check_rules, notice, signal_old_pids, take_over_sockets, warning
+from .process import (
+    Master,
+    alert,
+    check_rules,
+    notice,
+    signal_old_pids,
+    take_over_sockets,
+    verbose_startup,
+    warning,
+)
 
 ENV_STATE = "FASTLB_MWORKER_STATE"
 #: Signals blocked from just before exec() until the new image handles them.
@@ -641,6 +650,7 @@ def run_master_worker(config: Config, opts: Any, mode: RunMode) -> int:
     for w in [*plan.warnings, apply_ulimit_n(plan)]:
         if w:
             warning(w, quiet)
+    verbose_startup(plan, opts)
     if state is not None:
         inherited = {k: [s.dup() for s in v] for k, v in previous.items()}
     else:

@@ -11,7 +11,7 @@ from .plan import Plan
 
 
 def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe: int,
-                control_fd: int | None = None, ready_fd: int | None = None) -> int:
+                control_fd: int | None = None, ready_fd: int | None = None, debug: bool = False) -> int:
     import uvloop
 
     from ..engine._proxy import Worker
@@ -41,6 +41,8 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     for fe_name, opts in frontend_log_options(plan).items():
         worker.set_frontend_log_options(fe_name, **opts)
     # -- end of statistics and logs -------------------------------------------------------------
+    if debug:  # -d: HAProxy's trace of every transaction, on stdout as HAProxy writes it
+        worker.set_trace_callback(_write_stdout)
     if control_fd is not None:  # fastlb.api: the master's commands (add/del server, show sess)
         from ..api.ipc import WorkerControl
 
@@ -85,6 +87,12 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
         worker.shutdown()
     os.close(master_pipe)
     return 0
+
+
+def _write_stdout(text: str) -> None:
+    data = text.encode("utf-8", "surrogateescape")
+    while data:
+        data = data[os.write(1, data):]
 
 
 def _signals_and_ready(ready_fd: int | None) -> None:
