@@ -47,6 +47,22 @@ uint64_t fl_http_scan_count(void)
 #define FL_HTTP_SANITIZERS ""
 #endif
 
+uint32_t fl_http_htx_size(const struct fl_http_msg *m)
+{
+	uint64_t n = 85 + 8;  /* fixed overhead, and the version (HTTP/1.x) */
+
+	if (m->flags & FL_HTTP_F_RESPONSE)
+		n += 3 + m->reason_len;  /* status code, reason */
+	else
+		n += m->method_len + m->target_len;
+	for (uint16_t i = 0; i < m->nhdrs; i++) {
+		if (m->hdrs[i].flags & FL_HTTP_HF_DROP)
+			continue;
+		n += 8u + m->hdrs[i].name_len + m->hdrs[i].value_len;
+	}
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 const char *fl_http_build_sanitizers(void)
 {
 	return FL_HTTP_SANITIZERS;

@@ -80,6 +80,15 @@ int fl_http_simd_force(int level);
  * calls together): tests use it to check that resumed parsing is linear. */
 uint64_t fl_http_scan_count(void);
 
+/* Size of a parsed head in HAProxy 2.6's internal form (HTX), the size HAProxy compares with
+ * tune.bufsize - tune.maxrewrite when it takes a head in: the start line's parts without their
+ * separators, each header's name and value (without the whitespace around it) plus 8 bytes,
+ * and 85 bytes of fixed overhead, as measured against haproxy 2.6.12. Content-Length headers
+ * dropped beside chunked are not counted. A proxy enforces this on complete heads; the parse
+ * limit (max_head) stays on raw bytes, which never exceed this size for the same head but for
+ * unusual whitespace. */
+uint32_t fl_http_htx_size(const struct fl_http_msg *m);
+
 /* Sanitizers this copy was built with, as a -fsanitize list ("address,undefined"), "" if none. */
 const char *fl_http_build_sanitizers(void);
 

@@ -203,6 +203,7 @@ cdef extern from "fl_http.h" nogil:
     const char *fl_http_simd_name(int level)
     int fl_http_simd_force(int level)
     uint64_t fl_http_scan_count()
+    uint32_t fl_http_htx_size(const fl_http_msg *m)
     const char *fl_http_build_sanitizers()
     int fl_http_bench_parse_request(const char *buf, size_t len, fl_http_msg *m, long n)
     int fl_http_bench_parse_response(const char *buf, size_t len, fl_http_msg *m, long n)

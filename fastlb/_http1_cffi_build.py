@@ -126,6 +126,7 @@ int fl_http_simd_level(void);
 const char *fl_http_simd_name(int level);
 int fl_http_simd_force(int level);
 uint64_t fl_http_scan_count(void);
+uint32_t fl_http_htx_size(const struct fl_http_msg *m);
 const char *fl_http_build_sanitizers(void);
 int fl_http_bench_parse_request(const char *buf, size_t len, struct fl_http_msg *m, long n);
 int fl_http_bench_parse_response(const char *buf, size_t len, struct fl_http_msg *m, long n);

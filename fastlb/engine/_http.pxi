@@ -291,6 +291,9 @@ cdef class HttpStream(Stream):
         if r == FL_HTTP_INVALID:
             self.fail_request(self.req.error)
             return -1
+        if fl_http_htx_size(&self.req) > lim.max_head:  # HAProxy's measure of a head (fl_http.h)
+            self.fail_request(FL_HTTP_E_HEAD_TOO_LARGE)
+            return -1
         self.on_request_head(<uint32_t>r)
         return 1
 
@@ -898,7 +901,7 @@ cdef class HttpStream(Stream):
                 self.bad_response()
                 return -1
             return 0
-        if r == FL_HTTP_INVALID or r == SCAN_NOMEM:
+        if r == FL_HTTP_INVALID or r == SCAN_NOMEM or fl_http_htx_size(&self.rsp) > lim.max_head:
             self.bad_response()
             return -1
         self.on_response_head(<uint32_t>r)
