@@ -9,12 +9,16 @@ import signal
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import fastlb_cmd
+
+
+def fastlb_cmd() -> list[str]:
+    return [sys.executable, "-m", "fastlb"]
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 needs_haproxy = pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (.ci/run installs it)")

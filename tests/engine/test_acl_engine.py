@@ -16,9 +16,9 @@ import time
 
 import pytest
 from enginelib import RawClient, free_port, wait_port
+from fastlb.engine._proxy import route_request
 from test_http_mode import fields, hdr_values
 
-from fastlb.engine._proxy import route_request
 from fastlb.engine.offline import offline_worker
 
 REQUESTS = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from fastlb.engine._proxy import route_request, router_blocks
+
 from fastlb.engine.offline import offline_worker
 
 BACKENDS = [f"b{i}" for i in range(6)]
