@@ -102,6 +102,30 @@ def idle_scenario(stack: Stack, svc, total: int) -> LoadResult:
     return r
 
 
+def start_proxies(stack: Stack, scen: str, mode: str, workers: int) -> dict:
+    started = {}
+    for kind in PROXIES:
+        if scen.startswith("idle") and kind == "nginx":
+            continue
+        if kind == "haproxy" and workers > 1:
+            started[kind] = [stack.start_proxy("haproxy", mode)]
+            port = started[kind][0].port
+            for _ in range(workers - 1):
+                started[kind].append(stack.start_proxy_on("haproxy", mode, port))
+        else:
+            bulk = scen.startswith("bulk")   # splice pipes need descriptors too: lower maxconn
+            started[kind] = [stack.start_proxy(kind, mode, maxconn=4000 if bulk else 9000,
+                                               workers=workers, splice=bulk)]
+    return started
+
+
+def stop_proxies(stack: Stack, started: dict) -> None:
+    for svcs in started.values():
+        for s in svcs:
+            s.stop()
+            stack.services.remove(s)
+
+
 def run_all(args) -> dict:
     stack = Stack(load_cpu=0, proxy_cpu=1)
     results: dict = {}
@@ -121,21 +145,15 @@ def run_all(args) -> dict:
             # limit (it reserves two per connection): idle tests use as many processes as needed,
             # the same number for fastlb (workers) and HAProxy (processes sharing the port)
             workers = {"idle10k": 2, "idle50k": 6}.get(scen, 1)
-            started = {}
-            for kind in PROXIES:
-                if scen.startswith("idle") and kind == "nginx":
-                    continue
-                if kind == "haproxy" and workers > 1:
-                    started[kind] = [stack.start_proxy("haproxy", mode)]
-                    port = started[kind][0].port
-                    for _ in range(workers - 1):
-                        started[kind].append(stack.start_proxy_on("haproxy", mode, port))
-                else:
-                    bulk = scen.startswith("bulk")   # splice pipes need descriptors too: lower maxconn
-                    started[kind] = [stack.start_proxy(kind, mode, maxconn=4000 if bulk else 9000,
-                                                       workers=workers, splice=bulk)]
+            # idle runs start fresh processes each time: a proxy keeps the memory its pools grew
+            # to (HAProxy never gives it back), so a second run in the same process measures ~0
+            fresh = scen.startswith("idle")
+            started = start_proxies(stack, scen, mode, workers)
             results[scen] = {k: [] for k in started}
             for run in range(args.runs):
+                if fresh and run:
+                    stop_proxies(stack, started)
+                    started = start_proxies(stack, scen, mode, workers)
                 for kind, svcs in started.items():
                     svc = svcs[0] if len(svcs) == 1 else _Group(svcs)
                     if scen.startswith("idle"):
@@ -146,10 +164,7 @@ def run_all(args) -> dict:
                         r = wrk_scenario(stack, svc, scen, args.seconds)
                     results[scen][kind].append(r)
                     print(f"   {kind:8} run {run + 1}: {describe(scen, r)}", flush=True)
-            for svcs in started.values():
-                for s in svcs:
-                    s.stop()
-                    stack.services.remove(s)
+            stop_proxies(stack, started)
     finally:
         stack.stop()
     return results
