@@ -68,10 +68,12 @@ cdef class TcpStream(Stream):
         if (r > 0 or self.c2s.buf.len) and not (self.cep.flags & EP_ERROR) and not self.be.abortonclose:
             return                       # (data read while inspecting waits in c2s.buf)
         self.set_term(b'C', b'Q' if self.state == ST_QUEUED else b'C')
-        self.fe.cnt.cli_aborts += 1
-        self.be.cnt.cli_aborts += 1
-        if self.srv is not None:
-            self.srv.cnt.cli_aborts += 1
+        if self.state == ST_QUEUED or (self.cep.flags & EP_ERROR):
+            # (a clean FIN during the connect or its retries is not a cli_abrt in HAProxy 2.6)
+            self.fe.cnt.cli_aborts += 1
+            self.be.cnt.cli_aborts += 1
+            if self.srv is not None:
+                self.srv.cnt.cli_aborts += 1
         self.finish(r < 0)
 
     # -- content inspection (tcp-request inspect-delay / tcp-request content) --------------------
