@@ -32,7 +32,7 @@ def worker_main(plan: Plan, shm, index: int, listen_fds: list[int], master_pipe:
     rates = install_worker_services(worker, plan, shm, loop)
     from ..stats.prometheus import make_prometheus_service
 
-    worker.register_service("prometheus-exporter", make_prometheus_service(plan, shm, rates))
+    worker.register_service("prometheus-exporter", make_prometheus_service(plan, shm, rates, worker.info))
     log_cb = make_log_callback(plan, index)
     if log_cb is not None:
         worker.set_log_callback(log_cb)

@@ -27,7 +27,7 @@ def install_worker_services(worker: Any, plan: Any, shm: Any, loop: Any) -> Rate
     from .prometheus import make_prometheus_service
 
     rates = RateTracker()
-    served = install_stats_pages(worker, plan, shm, rates, lambda: make_prometheus_service(plan, shm, rates))
+    served = install_stats_pages(worker, plan, shm, rates, lambda: make_prometheus_service(plan, shm, rates, worker.info))
     if not served:
         return None
 

@@ -137,9 +137,11 @@ def _labels(row: StatRow) -> str:
 class PrometheusExporter:
     """Callable(request) -> HTTP response with the exposition text."""
 
-    def __init__(self, plan: Any, shm: Any, rates: RateTracker | None = None):
+    def __init__(self, plan: Any, shm: Any, rates: RateTracker | None = None,
+                 worker_info: Callable[[], dict] | None = None):
         self.plan = plan
         self.shm = shm
+        self.worker_info = worker_info      # Worker.info of the answering worker (its pipe pool)
         # without the statistics page's 1 s sampling, rates are sampled at each scrape (a rate is
         # then the mean since the previous scrape, up to a second)
         self.own_rates = rates is None
@@ -175,7 +177,8 @@ class PrometheusExporter:
     def _process(self, out: list[str]) -> None:
         if self.own_rates:
             sample_process_rates(self.rates, self.plan, self.shm)
-        for name, mtype, help_, value in process_families(self.plan, self.shm, self.rates):
+        for name, mtype, help_, value in process_families(self.plan, self.shm, self.rates,
+                                                         self.worker_info):
             sep = "" if value.startswith("{") else " "
             self._family(out, name, mtype, help_, [f"{name}{sep}{value}\n"])
 
@@ -294,7 +297,9 @@ class PrometheusExporter:
         return http_response(200, body, CONTENT_TYPE)
 
 
-def make_prometheus_service(plan: Any, shm: Any, rates: RateTracker | None = None) -> Callable[[dict], bytes]:
+def make_prometheus_service(plan: Any, shm: Any, rates: RateTracker | None = None,
+                            worker_info: Callable[[], dict] | None = None) -> Callable[[dict], bytes]:
     """The exporter as a backend-style service (``http-request use-service prometheus-exporter``):
-    callable(request: dict) -> a complete HTTP response."""
-    return PrometheusExporter(plan, shm, rates)
+    callable(request: dict) -> a complete HTTP response. `worker_info`: the answering worker's
+    ``Worker.info`` (pipe pool usage)."""
+    return PrometheusExporter(plan, shm, rates, worker_info)

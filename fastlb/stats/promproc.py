@@ -6,14 +6,15 @@ frontend) and this process (descriptor limits, dropped log lines, rates sampled 
 Features fastlb does not have are reported as HAProxy reports them when they are unused: no TLS
 (SSL counters 0), no compression (0, zlib memory NaN), no peers, resolvers, log forwarding or busy
 polling (0), no rate limits (limits 0 = none). Families fastlb has no data for are left out:
-memory pools, tasks and run queue, idle time, spliced bytes, used and free pipes.
+memory pools, tasks and run queue, idle time, spliced bytes. Used and free pipes are the
+answering worker's pipe pool, as HAProxy's are the answering worker process's.
 """
 from __future__ import annotations
 
 import os
 import resource
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..version import __version__
 from .collect import RateTracker
@@ -40,8 +41,10 @@ def sample_process_rates(rates: RateTracker, plan: Any, shm: Any, now: float | N
     rates.observe(PROCESS_SLOT, "bytes_out", out, now)
 
 
-def process_families(plan: Any, shm: Any, rates: RateTracker) -> list[tuple[str, str, str, str]]:
-    """(name, type, help, value text) of every process family, HAProxy's order."""
+def process_families(plan: Any, shm: Any, rates: RateTracker,
+                     worker_info: Callable[[], dict] | None = None) -> list[tuple[str, str, str, str]]:
+    """(name, type, help, value text) of every process family, HAProxy's order. The pipe families
+    need `worker_info` (the answering worker's Worker.info) and are left out without it."""
     from ..logs.syslog import dropped_total
 
     now = time.time()
@@ -51,6 +54,7 @@ def process_families(plan: Any, shm: Any, rates: RateTracker) -> list[tuple[str,
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     r, m = rates.rate, rates.max_rate
     p = PROCESS_SLOT
+    info = worker_info() if worker_info is not None else None
     fams: list[tuple[str, str, str, Any]] = [
         ("nbthread", "gauge", "Worker processes (global nbthread)", plan.nbworkers),
         ("nbproc", "gauge", "Master processes (always 1)", 1),
@@ -69,6 +73,11 @@ def process_families(plan: Any, shm: Any, rates: RateTracker) -> list[tuple[str,
         ("current_ssl_connections", "gauge", "TLS connections open now", 0),
         ("ssl_connections_total", "counter", "TLS connections since start", 0),
         ("max_pipes", "gauge", "Limit of splice pipes, all workers", plan.maxpipes * plan.nbworkers),
+        # (HAProxy types these two current values as counters; kept for its dashboards)
+        ("pipes_used_total", "counter", "Pipes in use now in the worker that answered",
+         None if info is None else info.get("pipes_used", 0)),
+        ("pipes_free_total", "counter", "Pipes allocated and idle now in the worker that answered",
+         None if info is None else info.get("pipes_free", 0)),
         ("current_connection_rate", "gauge", "Connections accepted over the last second", r(p, "cum_conn")),
         ("limit_connection_rate", "gauge", "Limit of the connection rate (0: none)", 0),
         ("max_connection_rate", "gauge", "Highest connection rate seen", m(p, "cum_conn")),
@@ -105,7 +114,7 @@ def process_families(plan: Any, shm: Any, rates: RateTracker) -> list[tuple[str,
         ("start_time_seconds", "gauge", "Start time of the process (unix seconds)", start),
         ("pid", "gauge", "Process id of the worker that answered (fastlb)", os.getpid()),
     ]
-    out = [(f"haproxy_process_{n}", t, h, str(v)) for n, t, h, v in fams]
+    out = [(f"haproxy_process_{n}", t, h, str(v)) for n, t, h, v in fams if v is not None]
     out.insert(-2, ("haproxy_process_build_info", "gauge", "Build information",
                     f'{{version="{_esc(__version__)}"}} 1'))
     return out

@@ -88,7 +88,7 @@ def _words(text: str) -> list[str]:
 #: counters): left out rather than invented (fastlb/stats/promproc.py).
 NOT_EXPORTED = frozenset(_words("""
     haproxy_process_current_run_queue haproxy_process_current_tasks haproxy_process_idle_time_percent
-    haproxy_process_max_memory_bytes haproxy_process_pipes_free_total haproxy_process_pipes_used_total
+    haproxy_process_max_memory_bytes
     haproxy_process_pool_allocated_bytes haproxy_process_pool_failures_total haproxy_process_pool_used_bytes
     haproxy_process_spliced_bytes_out_total
 """))
@@ -212,3 +212,68 @@ def test_family_names_and_types_like_haproxy(stack):
     assert {k: v for k, v in ours.items() if k in theirs} == {k: theirs[k] for k in ours if k in theirs}
     version = subprocess.run([HAPROXY, "-v"], capture_output=True, text=True, check=False).stdout
     assert version.startswith("HAProxy version 2.6"), version  # the names compared are 2.6's
+
+
+PIPES_CONFIG = """
+global
+    nbthread 1
+    maxpipes 8
+defaults
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+frontend metrics
+    mode http
+    bind 127.0.0.1:{p0}
+    http-request use-service prometheus-exporter
+listen bulk
+    mode tcp
+    option splice-auto
+    bind 127.0.0.1:{p1}
+    server s1 127.0.0.1:{bulk}
+"""
+
+
+def bulk_server(size: int) -> tuple[socket.socket, threading.Thread]:
+    """Accepts one connection, sends `size` bytes, closes."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        srv.settimeout(10)
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(b"x" * size)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv, t
+
+
+@pytest.mark.parametrize("which", [None, "haproxy"] if HAPROXY else [None])
+def test_pipe_families_count_the_answering_workers_pipes(stack, which):
+    size = 8 << 20
+    srv, t = bulk_server(size)
+    try:
+        _, v = stack.start(PIPES_CONFIG, backends=0, ports=2, cmd=[HAPROXY] if which else None,
+                           bulk=srv.getsockname()[1])
+        got = 0
+        with socket.create_connection(("127.0.0.1", v["p1"]), timeout=10) as c:
+            while chunk := c.recv(1 << 20):
+                got += len(chunk)
+        assert got == size
+        t.join(10)
+        deadline = time.monotonic() + 5
+        while True:  # the session ends (and gives its pipe back) just after the last byte
+            types, values = parse(http(v["p0"], target="/metrics")[2].decode())
+            if values.get("haproxy_process_pipes_free_total", 0) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert types["haproxy_process_pipes_used_total"] == "counter"
+        assert types["haproxy_process_pipes_free_total"] == "counter"
+        assert values["haproxy_process_pipes_used_total"] == 0
+        if which is None:  # the pipe went back to the worker's pool
+            assert 1 <= values["haproxy_process_pipes_free_total"] <= 8
+        else:  # haproxy 2.6 keeps it in a per-thread cache that pipes_free does not count
+            assert values["haproxy_process_pipes_free_total"] == 0
+    finally:
+        srv.close()
