@@ -1,10 +1,12 @@
 """mode tcp: a client that leaves while the proxy still connects to (or retries) a server is
-logged at once, with the same termination flags and counters as haproxy 2.6."""
+logged at once, with the same termination flags and counters as haproxy 2.6: a refused port
+(retries after the turn-around delay) and a server whose full accept queue drops the SYN."""
 from __future__ import annotations
 
 import socket
 import time
 
+import pytest
 from statlib import free_port
 from test_log_fields import TCPLOG, message, needs_haproxy, start
 
@@ -49,9 +51,18 @@ def cli(path: str, command: str) -> str:
     return out.decode()
 
 
-def abort_during_retries(stack, syslog, tmp_path, which: str | None) -> tuple[dict, float, dict]:
+def silent_server() -> tuple[socket.socket, socket.socket]:
+    """A listener whose accept queue (backlog 0) is full: the kernel drops every further SYN."""
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(0)
+    filler = socket.create_connection(("127.0.0.1", lsn.getsockname()[1]))
+    return lsn, filler
+
+
+def abort_during_retries(stack, syslog, tmp_path, which: str | None, dead: int) -> tuple[dict, float, dict]:
     sock = str(tmp_path / f"{which or 'fastlb'}.sock")
-    v = start(stack, syslog, CONFIG, which, dead=free_port(), sock=sock)
+    v = start(stack, syslog, CONFIG, which, dead=dead, sock=sock)
     time.sleep(0.8)  # the start-up probe's session is over
     before = stat_rows(sock)
     c = socket.create_connection(("127.0.0.1", v["p0"]), timeout=5)
@@ -69,10 +80,22 @@ def abort_during_retries(stack, syslog, tmp_path, which: str | None) -> tuple[di
 
 
 @needs_haproxy
-def test_client_leaving_during_connect_retries_is_logged_at_once(stack, syslog, tmp_path):
-    ours, t_ours, st_ours = abort_during_retries(stack, syslog, tmp_path, None)
-    syslog.messages.clear()
-    theirs, t_theirs, st_theirs = abort_during_retries(stack, syslog, tmp_path, "haproxy")
+@pytest.mark.parametrize("server", ["refused", "silent"])
+def test_client_leaving_during_connect_retries_is_logged_at_once(stack, syslog, tmp_path, server):
+    held: tuple = ()
+    if server == "silent":
+        held = silent_server()
+        dead = held[0].getsockname()[1]
+    else:
+        dead = free_port()
+    try:
+        ours, t_ours, st_ours = abort_during_retries(stack, syslog, tmp_path, None, dead)
+        stack.stop()
+        syslog.messages.clear()
+        theirs, t_theirs, st_theirs = abort_during_retries(stack, syslog, tmp_path, "haproxy", dead)
+    finally:
+        for s in held:
+            s.close()
     for f in ("cip", "fe", "be", "srv", "Tc", "bytes", "ts", "conns", "queues"):
         assert ours[f] == theirs[f], f
     assert ours["ts"] == "CC" and ours["Tc"] == "-1"
@@ -81,4 +104,6 @@ def test_client_leaving_during_connect_retries_is_logged_at_once(stack, syslog, 
     # logged at the FIN, not after the retries (3 x 700 ms)
     assert t_ours < 0.5 and t_theirs < 0.5
     assert st_ours == st_theirs
-    assert st_ours[("pool", "t1")]["wretr"] >= 1 and st_ours[("pool", "t1")]["cli_abrt"] == 0
+    # refused: one retry already counted; silent: still in the first 700 ms connect
+    assert st_ours[("pool", "t1")]["wretr"] == (1 if server == "refused" else 0)
+    assert st_ours[("pool", "t1")]["cli_abrt"] == 0
