@@ -39,6 +39,7 @@ _TUPLE_FIELDS = {
     "tcp_request_rules",
     "tcp_response_rules",
     "redirects",
+    "persist_rules",
     "http_check_rules",
     "tcp_check_rules",
     "captures",

@@ -650,8 +650,6 @@ unsupported(
         "srvtcpka-intvl",
         "rate-limit sessions",
         "dispatch",
-        "force-persist",
-        "ignore-persist",
         "server-template",
         "monitor fail",
         "option http-restrict-req-hdr-names",

@@ -91,6 +91,23 @@ def kw_use_server(ctx: Ctx, words: list[str]) -> None:
     ctx.px.lst("use_servers").append(UseServer(args[0], cond, ctx.file, ctx.line))
 
 
+def _persist_rule(name: str):
+    def handler(ctx: Ctx, words: list[str]) -> None:
+        args, cond_words = split_condition(words[1:])
+        if args or not cond_words:
+            raise KeywordError(f"'{name}' requires either 'if' or 'unless' followed by a condition.")
+        cond = condition(ctx, cond_words, f"'{name}' rule")
+        ctx.px.lst("persist_rules").append(HttpRule(action=name, condition=cond, file=ctx.file, line=ctx.line))
+
+    return handler
+
+
+keyword("force-persist", "lb", "if|unless <condition>",
+        "use the persistence cookie's server even when it is down")(_persist_rule("force-persist"))
+keyword("ignore-persist", "lb", "if|unless <condition>",
+        "balance the request, ignoring its persistence cookie")(_persist_rule("ignore-persist"))
+
+
 # --- rules -----------------------------------------------------------------------------------
 
 HTTP_REQUEST_ACTIONS = (

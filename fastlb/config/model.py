@@ -530,6 +530,7 @@ class Proxy:
     tcp_response_rules: tuple[HttpRule, ...] = ()
     tcp_request_inspect_delay: int | None = None
     redirects: tuple[HttpRule, ...] = ()  # ``redirect`` lines, action "location"/"prefix"/"scheme"
+    persist_rules: tuple[HttpRule, ...] = ()  # ``force-persist``/``ignore-persist``, first match wins
     httpchk: HttpCheck | None = None
     http_check_rules: tuple[CheckRule, ...] = ()
     tcp_check_rules: tuple[CheckRule, ...] = ()

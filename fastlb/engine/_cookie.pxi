@@ -144,8 +144,10 @@ cdef void cookie_request(HttpStream h, CookieConf c) noexcept:
             h.ck_first = first
             s = c.servers.get(srvpart) if srvpart else None
             break
+        if s is not None and h.prst == 2:
+            s = None                     # ignore-persist: balanced (the cookie is still removed)
         if s is not None:
-            if persist_ok(s, c.persist):
+            if persist_ok(s, c.persist or h.prst == 1):
                 h.srv = s
                 h.persistent = 1
                 h.direct = 1
@@ -234,8 +236,8 @@ cdef void cookie_response(HttpStream h, CookieConf c) noexcept:
                 continue
             splice_bytes(h, &h.rs, h.rsp_off + voff, vlen, new)
         reparse_response(h)
-        if c.mode != CK_INSERT:
-            return
+        if c.mode != CK_INSERT or h.prst == 2:
+            return                       # (ignore-persist: HAProxy inserts no cookie)
         now = <int64_t>(wall_us() // 1000000)
         direct = h.direct and h.srv is s      # cookie (or stick table) chose it, no redispatch
         if direct and not ((c.maxidle or h.ck_last) and (not h.ck_last or h.ck_last < now)) and \

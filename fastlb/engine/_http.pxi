@@ -376,8 +376,11 @@ cdef class HttpStream(Stream):
             self.req_line = (self.rq.data + self.rq.head + self.req.start_off)[:self.request_line_len()]
             if fe.req_captures:
                 self.captures = capture_headers(self.rq.data + self.rq.head, &self.req, fe.req_captures)
-        # the frontend's http-request rules (and redirects), its stats page, then routing
+        # the frontend's tcp-request content rules, its http-request rules (and redirects), its
+        # stats page, then routing
         if fe.rules is not None:
+            if fe.rules.tcp_content and not self.content_rules_pass(fe.rules, 0):
+                return
             if run_request_rules(self, fe.rules) == RULES_ANSWERED or self.closed:
                 return
             head_len = self.req.head_len
@@ -399,7 +402,17 @@ cdef class HttpStream(Stream):
         self.be = be
         if self.traced:
             self.traced = 2         # -d: the end lines name the backend
+        # force-persist / ignore-persist: the first rule whose condition holds (HAProxy evaluates
+        # them with the switching rules, before the backend's own request rules)
+        self.prst = 0
+        if be.persist_rules is not None:
+            for kind, cond in be.persist_rules:
+                if (<Cond>cond).eval(self):
+                    self.prst = kind
+                    break
         if be.rules is not None and not be.same_proxy:
+            if be.rules.tcp_content and not self.content_rules_pass(be.rules, 1):
+                return
             if run_request_rules(self, be.rules) == RULES_ANSWERED or self.closed:
                 return
             head_len = self.req.head_len
@@ -438,6 +451,21 @@ cdef class HttpStream(Stream):
         # get a server connection (a valid persistence cookie already chose self.srv)
         self.failed_srv = None
         self.assign_server()
+
+    cdef bint content_rules_pass(self, ProxyRules pr, bint backend) noexcept:
+        """`tcp-request content` rules in mode http, on the complete request head (HAProxy 2.6
+        runs them once the head is parsed, so inspect-delay never waits and HTTP fetches see the
+        request). A reject closes the connection without a response (a FIN, as HAProxy 2.6 does
+        once it has read the request), counted as a denied request, logged with state PR."""
+        if run_tcp_content_rules(self, pr.tcp_content, True) != 0:
+            return True
+        self.fe.cnt.denied_req += 1
+        if backend:
+            self.be.cnt.denied_req += 1
+        self.li.cnt.denied_req += 1
+        self.set_term(b'P', b'R')
+        self.finish(False)
+        return False
 
     cdef void fill_lb_key(self, fl_lb_key_t *key) noexcept:
         """uri / url_param / hdr() keys, read from the request head while it is in the buffer."""

@@ -165,6 +165,7 @@ cdef class BackendRt:
     cdef bytes service_uri               # requests under this path go to service_cb (stats page)
     cdef ProxyRules rules                # http-request/-response rules of the backend, or None
     cdef CookieConf cookie               # cookie persistence, or None
+    cdef list persist_rules              # (1 force-persist | 2 ignore-persist, Cond), or None
     cdef uint64_t inspect_delay          # tcp-request inspect-delay (ms) for its content rules
     cdef list stick_rules                # StickRuleRt (stick match/on/store-*), or None
     cdef bint stick_rsp                  # some of them are store-response rules

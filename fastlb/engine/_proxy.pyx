@@ -145,6 +145,8 @@ cdef void build_runtime(Worker w, plan) except *:
         be.same_proxy = be.plan.conf.kind == "listen"
         acls = compile_acls(w, be.plan.conf)
         be.rules = compile_proxy_rules(w, be.plan.conf, acls)
+        be.persist_rules = [(1 if r.action == "force-persist" else 2, compile_cond(w, r.condition, acls))
+                            for r in be.plan.conf.persist_rules] or None
         be.stick_rules = compile_stick_rules(w, be.plan.conf, acls, w.stick_tables) or None
         be.stick_rsp = be.stick_rules is not None and any((<StickRuleRt>r).response for r in be.stick_rules)
         bal = be.plan.conf.balance

@@ -330,7 +330,7 @@ cdef class ProxyRules:
     cdef list http_req
     cdef list http_rsp
     cdef list tcp_conn
-    cdef list tcp_content             # tcp-request content accept/reject (mode tcp)
+    cdef list tcp_content             # tcp-request content accept/reject
     cdef list redirects
     cdef dict acls
 
@@ -343,11 +343,12 @@ cdef ProxyRules compile_proxy_rules(Worker w, proxy, dict acls):
     pr.tcp_conn = compile_rules(w, [r for r in proxy.tcp_request_rules if r.action.startswith("connection")],
                                 acls, proxy, 2)
     pr.redirects = compile_rules(w, proxy.redirects, acls, proxy, 3)
-    # the other content actions were reported as not supported (ignored) by the configuration
-    # (mode tcp only: HTTP streams do not run content rules yet)
+    # the other content actions were reported as not supported (ignored) by the configuration;
+    # mode http runs these on each request head before the http-request rules (as HAProxy's
+    # AN_REQ_INSPECT_FE/BE analysers on the HTX message)
     pr.tcp_content = compile_rules(w, [r for r in proxy.tcp_request_rules
                                        if r.action in ("content accept", "content reject")],
-                                   acls, proxy, 2) if proxy.mode == "tcp" else []
+                                   acls, proxy, 2)
     if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects or pr.tcp_content):
         return None
     return pr

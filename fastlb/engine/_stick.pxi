@@ -230,7 +230,7 @@ cdef void stick_request(Stream st) noexcept:
                 if r.table.c_lookup(<const unsigned char *><char *>key, <uint32_t>len(key), st.w.now, &sid, &skey):
                     if st.srv is None:
                         s = stick_find_server(be, r.table, sid, skey)
-                        if s is not None and persist_ok(s, persist):
+                        if s is not None and persist_ok(s, persist or st.prst == 1):
                             st.srv = s
                             st.persistent = 1
                             st.direct = 1

@@ -84,6 +84,7 @@ cdef class Stream(Handler):
     cdef int srv_seen              # a connection to srv was attempted (logs name it)
     cdef int persistent            # server chosen by persistence (cookie/hash): queue on it
     cdef bint direct               # chosen by a cookie or a stick table (HAProxy's SF_DIRECT)
+    cdef int prst                  # 1 force-persist, 2 ignore-persist matched (SF_FORCE/IGNORE_PRST)
     cdef int queued                # 1: in srv.queue, 2: in be.queue
     cdef uint32_t q_idx_at         # queue's queue_idx when this stream entered it, minus one
     cdef uint32_t srv_qpos         # %sq: streams served from the server queue while this one waited
