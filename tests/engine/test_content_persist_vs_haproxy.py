@@ -88,3 +88,10 @@ def test_force_persist_and_ignore_persist(backends, proxy_impl, tmp_path):
     for _ in range(3):
         assert ask(**{"X-Force": "1"}) == (s2, [], [])
         assert ask(**{"X-Ign": "1"}) == (s1, [], [])
+    # a server marked DOWN (not in maintenance) is forced the same way
+    assert cli(sock, "enable server be/s2") == "\n"
+    assert cli(sock, "set server be/s2 health down") == "\n"
+    time.sleep(0.2)
+    assert ask() == (s1, ["SRV=c1; path=/"], [])
+    assert ask(**{"X-Force": "1"}) == (s2, [], [])
+    assert ask(**{"X-Ign": "1"}) == (s1, [], [])
