@@ -346,9 +346,18 @@ cdef ProxyRules compile_proxy_rules(Worker w, proxy, dict acls):
     # the other content actions were reported as not supported (ignored) by the configuration;
     # mode http runs these on each request head before the http-request rules (as HAProxy's
     # AN_REQ_INSPECT_FE/BE analysers on the HTX message)
-    pr.tcp_content = compile_rules(w, [r for r in proxy.tcp_request_rules
-                                       if r.action in ("content accept", "content reject")],
-                                   acls, proxy, 2)
+    content = [r for r in proxy.tcp_request_rules if r.action in ("content accept", "content reject")]
+    if proxy.mode == "tcp":
+        pr.tcp_content = compile_rules(w, content, acls, proxy, 2)
+    else:
+        # mode http: a rule on a fetch the engine cannot run yet (req.payload, ...) is left out
+        # rather than refusing the configuration (what fastlb did before it ran these rules)
+        pr.tcp_content = []
+        for r in content:
+            try:
+                pr.tcp_content.extend(compile_rules(w, [r], acls, proxy, 2))
+            except RuleCompileError:
+                pass
     if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects or pr.tcp_content):
         return None
     return pr
