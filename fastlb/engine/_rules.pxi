@@ -356,8 +356,8 @@ cdef ProxyRules compile_proxy_rules(Worker w, proxy, dict acls):
         for r in content:
             try:
                 pr.tcp_content.extend(compile_rules(w, [r], acls, proxy, 2))
-            except RuleCompileError:
-                pass
+            except RuleCompileError as exc:
+                w.load_warnings.append(f"{exc} : ignored in mode http (proxy '{proxy.name}')")
     if not (pr.http_req or pr.http_rsp or pr.tcp_conn or pr.redirects or pr.tcp_content):
         return None
     return pr

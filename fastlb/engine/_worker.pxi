@@ -66,10 +66,12 @@ cdef class Worker:
     cdef dict services                    # use-service name -> callable(request) -> bytes
     cdef dict userlists                   # name -> {user: (password, insecure)}
     cdef dict stick_tables                # name -> StickTable (shared by every worker)
+    cdef readonly list load_warnings      # rules left out at build time (the master prints them)
 
     def __cinit__(self):
         self.epfd = -1
         self.events = NULL
+        self.load_warnings = []
 
     def __init__(self, loop, plan, shm, int worker_index, stick_tables=None):
         self.loop = loop

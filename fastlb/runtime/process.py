@@ -401,13 +401,17 @@ class Master:
         return self.exit_code
 
 
-def check_rules(plan: Plan) -> None:
+def check_rules(plan: Plan, quiet: bool = False) -> None:
     """Compile the routing rules once in the master, so that a rule the engine cannot run is
-    reported before any worker starts (workers compile their own copy)."""
+    reported before any worker starts (workers compile their own copy): an error raises, a rule
+    left out is a warning."""
     from ..engine._proxy import Worker
 
     shm = init_shared_state(plan)
-    Worker(None, plan, shm.mm, 0).shutdown_unstarted()
+    w = Worker(None, plan, shm.mm, 0)
+    for msg in w.load_warnings:
+        warning(msg, quiet)
+    w.shutdown_unstarted()
 
 
 def old_pids(opts: Any) -> list[int]:
@@ -492,7 +496,7 @@ def run(config: Config, opts: Any) -> int:
         listeners.close()
         return 1
     try:
-        check_rules(plan)
+        check_rules(plan, quiet)
         expose_fd = sockxfer.bind_expose_fd_sockets(config.global_)  # -x for the next process
     except OSError as exc:
         alert(f"Starting proxy GLOBAL: cannot bind UNIX socket ({exc.strerror})")

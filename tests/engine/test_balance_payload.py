@@ -238,7 +238,7 @@ frontend ready
 def test_http_frontend_with_tcp_content_rules_still_starts(backends, run_cfg):
     b = backends("http")
     port = free_port()
-    run_cfg(f"""
+    p = run_cfg(f"""
 defaults
     mode http
     timeout connect 1s
@@ -253,3 +253,7 @@ backend be
     server s1 127.0.0.1:{b.ports[0]}
 """, port)
     assert http_srv(port, {}) == b.ports[0]
+    # the rule the engine cannot run in mode http is named with its file and line, not dropped silently
+    out = p.stop()
+    assert re.search(r"\[WARNING\].*fastlb_0\.cfg:10\] : 'content accept' : .* ignored in mode http "
+                     r"\(proxy 'fe'\)", out), out
