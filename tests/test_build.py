@@ -7,7 +7,16 @@ import subprocess
 import sys
 
 import pytest
-from buildlib import ROOT, compiler_path, copy_source, only_wheel, pip_wheel, unpack_wheel
+from buildlib import (
+    ROOT,
+    compiler_path,
+    copy_source,
+    need_compiler,
+    only_wheel,
+    pip_wheel,
+    unavailable,
+    unpack_wheel,
+)
 
 
 def test_missing_compiler_says_what_to_install(tmp_path):
@@ -24,13 +33,13 @@ def sanitizer_runtime() -> list[str]:
     """The gcc ASan and UBSan runtimes to preload into a Python that was not built with them."""
     cc = compiler_path()
     if cc is None:
-        pytest.skip("no C compiler")
+        need_compiler()
     libs = []
     for name in ("libasan.so", "libubsan.so"):
         path = subprocess.run([cc, f"-print-file-name={name}"], capture_output=True, text=True,
                               check=False).stdout.strip()
         if not os.path.isabs(path) or not os.path.exists(path):
-            pytest.skip(f"{name} is not installed (apt-get install gcc: libasan8, libubsan1)")
+            unavailable(f"{name} is not installed (apt-get install gcc: libasan8, libubsan1)")
         libs.append(path)
     return libs
 

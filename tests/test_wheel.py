@@ -17,7 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
-from buildlib import copy_source, fresh_venv, no_compiler_env, only_wheel, pip_wheel
+from buildlib import (
+    copy_source,
+    fresh_venv,
+    need_compiler,
+    no_compiler_env,
+    offline,
+    only_wheel,
+    pip_wheel,
+    unavailable,
+)
 
 #: FASTLB_SIMD values and the level name -vv gives for each
 SIMD = {"scalar": "scalar", "sse42": "sse4.2", "avx2": "avx2"}
@@ -39,6 +48,7 @@ def installed(tmp_path_factory) -> Installed:
     if os.environ.get("FASTLB_TEST_WHEEL"):  # a wheel built before (a release job's): test that one
         wheel = Path(os.environ["FASTLB_TEST_WHEEL"]).resolve()
     else:
+        need_compiler()
         src = copy_source(tmp / "src")
         built = pip_wheel(src, tmp / "dist")
         assert built.returncode == 0, built.stdout + built.stderr
@@ -49,8 +59,8 @@ def installed(tmp_path_factory) -> Installed:
     # binary wheels only (uvloop, cffi): a source build would need the compiler this env lacks
     p = subprocess.run([str(bindir / "python"), "-m", "pip", "install", "-q", "--only-binary", ":all:",
                         str(wheel)], capture_output=True, text=True, env=env, cwd=tmp, timeout=600, check=False)
-    if p.returncode != 0 and "No matching distribution found" in p.stdout + p.stderr:
-        pytest.skip("uvloop/cffi wheels cannot be downloaded here")
+    if p.returncode != 0 and offline(p.stdout + p.stderr):
+        unavailable("uvloop/cffi wheels cannot be downloaded here")
     assert p.returncode == 0, p.stdout + p.stderr
     where = subprocess.run([str(bindir / "python"), "-c", "import fastlb; print(fastlb.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp, check=True).stdout
