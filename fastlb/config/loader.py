@@ -387,6 +387,12 @@ class _FileParser:
                 f"'{kw.name}' not allowed because {section} '{px.name}' has no {cap} capability.", style
             )
         else:
+            if kw.group == "timeout" and len(words) > 2:  # HAProxy parses the value before ignoring it
+                try:
+                    ctx.time(words[2], kw.name)
+                except KeywordError as exc:
+                    ctx.error(str(exc), exc.style)
+                    return False
             ctx.warn(f"'{display}' ignored because {section} '{px.name}' has no {cap} capability.")
         return False
 

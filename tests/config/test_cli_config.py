@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from fastlb.config import load_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -171,3 +173,44 @@ def test_log_format_checked_at_load_like_haproxy(fastlb, tmp_path):
                 h = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30,
                                    check=False)
                 assert ours == _alerts(h.stdout + h.stderr), fmt
+
+
+KEYWORD_VERDICTS = {
+    # (configuration after DEFAULTS, the line fastlb must name when invalid, or None when valid)
+    "forwardfor header if-none": ("frontend fe\n    bind :8000\n    option forwardfor header X-Client if-none\n"
+                                  "    default_backend be\nbackend be\n    server s 127.0.0.1:9\n", None),
+    "forwardfor header without name": ("frontend fe\n    bind :8000\n    option forwardfor if-none header\n"
+                                       "    default_backend be\nbackend be\n    server s 127.0.0.1:9\n", 8),
+    "timeouts tunnel tarpit fin": ("frontend fe\n    bind :8000\n    timeout client-fin 5s\n    default_backend be\n"
+                                   "backend be\n    timeout tunnel 1h\n    timeout tarpit 2s\n"
+                                   "    timeout server-fin 3s\n    server s 127.0.0.1:9\n", None),
+    "bad unit in an ignored timeout": ("frontend fe\n    bind :8000\n    timeout tunnel 1x\n    default_backend be\n"
+                                       "backend be\n    server s 127.0.0.1:9\n", 8),
+    "bad unit server-fin": ("backend be\n    timeout server-fin 5q\n    server s 127.0.0.1:9\n", 7),
+    "tarpit without value": ("backend be\n    timeout tarpit\n    server s 127.0.0.1:9\n", 7),
+    "cookie rewrite and prefix": ("backend be\n    cookie SRV rewrite prefix\n    server s 127.0.0.1:9 cookie a\n", 7),
+    "cookie insert and rewrite": ("backend be\n    cookie SRV insert rewrite\n    server s 127.0.0.1:9 cookie a\n", 7),
+    "cookie prefix indirect": ("backend be\n    cookie SRV prefix indirect\n    server s 127.0.0.1:9 cookie a\n", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYWORD_VERDICTS))
+def test_keyword_verdicts_match_haproxy(name, fastlb, tmp_path):
+    """fastlb -c and haproxy -c reach the same verdict on the same file; an error names file:line."""
+    text, line = KEYWORD_VERDICTS[name]
+    cfg = tmp_path / "kw.cfg"
+    cfg.write_text(DEFAULTS + text)
+    p = run(fastlb, "-c", "-f", str(cfg))
+    if line is None:
+        assert (p.returncode, p.stdout) == (0, "Configuration file is valid\n"), p.stderr
+    else:
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert f"[{cfg}:{line}]" in p.stderr, p.stderr
+    haproxy = "/usr/sbin/haproxy"
+    if not os.path.exists(haproxy):
+        pytest.skip("haproxy is not installed (apt-get install haproxy); .ci/run installs it")
+    h = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30, check=False)
+    # haproxy exits 2 for a valid file without listener (the backend-only cases)
+    assert (h.returncode == 1) == (line is not None), h.stdout + h.stderr
+    if line is not None:
+        assert f"[{cfg}:{line}]" in h.stdout + h.stderr
