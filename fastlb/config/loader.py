@@ -34,6 +34,13 @@ UNIMPLEMENTED_SECTIONS = (
 )
 #: HAProxy cuts lines after 64 words (MAX_LINE_ARGS) and fails; so do we.
 MAX_LINE_ARGS = 64
+#: Keywords of the unimplemented sections that are checked (HAProxy 2.6 refuses any other): an
+#: unknown one is an error at its line, as in haproxy -c, though the section is then ignored.
+SKIPPED_SECTION_KEYWORDS = {
+    "peers": frozenset({"bind", "default-bind", "default-server", "disabled", "enabled", "log", "peer",
+                        "server", "table"}),
+    "mailers": frozenset({"mailer", "timeout"}),
+}
 SECTION_KEYWORDS = frozenset({"global", "defaults", "userlist", *PROXY_KINDS, *UNIMPLEMENTED_SECTIONS})
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -185,8 +192,18 @@ class _FileParser:
                 self.open_section(lineno, words)
                 continue
             if self.skipping_section:
+                self.skipped_line(lineno, words)
                 continue
             self.keyword_line(lineno, words)
+
+    def skipped_line(self, lineno: int, words: list[str]) -> None:
+        known = SKIPPED_SECTION_KEYWORDS.get(self.section)
+        if known is None:
+            return
+        if words[0] not in known:
+            self.diag("ALERT", lineno, f"unknown keyword '{words[0]}' in '{self.section}' section")
+        elif words[0] == "mailer" and len(words) < 3:
+            self.diag("ALERT", lineno, "'mailer' expects <name> and <addr>[:<port>] as arguments.")
 
     def open_section(self, lineno: int, words: list[str]) -> None:
         kind = words[0]
