@@ -200,7 +200,7 @@ def _check_references(state: LoaderState, proxies: list[Proxy], builders: list[P
                     "'option httpchk', so the rules are ignored.",
                 )
             )
-        if p.log_format and not p.logs and p.has_frontend:
+        if (p.log_format or p.httplog or p.tcplog) and not p.logs and p.has_frontend:
             diags.append(
                 Diagnostic(
                     "WARNING", "", 0,

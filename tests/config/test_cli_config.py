@@ -205,6 +205,20 @@ KEYWORD_VERDICTS = {
 }
 
 
+def test_log_option_without_log_address_warns_as_haproxy(fastlb, tmp_path):
+    """option tcplog/httplog in an http frontend without a log address: HAProxy's warning."""
+    for opt in ("tcplog", "httplog"):
+        cfg = tmp_path / "log.cfg"
+        cfg.write_text(DEFAULTS + f"frontend fe\n    bind :8000\n    option {opt}\n    default_backend be\n"
+                       "backend be\n    server s 127.0.0.1:9\n")
+        p = run(fastlb, "-c", "-f", str(cfg))
+        assert p.returncode == 0, p.stderr
+        assert "log format ignored for frontend 'fe' since it has no log address." in p.stderr
+        cfg.write_text(cfg.read_text().replace("    bind :8000\n", "    bind :8000\n    log stdout local0\n"))
+        p = run(fastlb, "-c", "-f", str(cfg))
+        assert p.returncode == 0 and "[WARNING]" not in p.stderr, p.stderr  # haproxy 2.6 is silent too
+
+
 @pytest.mark.parametrize("name", sorted(KEYWORD_VERDICTS))
 def test_keyword_verdicts_match_haproxy(name, fastlb, tmp_path):
     """fastlb -c and haproxy -c reach the same verdict on the same file; an error names file:line."""

@@ -457,8 +457,9 @@ def test_supported_stats_admin_conditions_load():
 
 
 def test_json_log_option_is_fastlbs_own_and_silent():
-    assert warnings("frontend fe\n    bind :8000\n    option httplog json\n") == []
-    assert warnings("frontend fe\n    mode tcp\n    bind :8000\n    option tcplog json\n") == []
+    log = "    log stdout local0\n"  # (without a log address HAProxy warns that the log format is unused)
+    assert warnings("frontend fe\n    bind :8000\n" + log + "    option httplog json\n") == []
+    assert warnings("frontend fe\n    mode tcp\n    bind :8000\n" + log + "    option tcplog json\n") == []
 
 
 def test_prometheus_service_is_supported_without_warning():
