@@ -30,6 +30,8 @@ Deliberate differences (`deliberate_response` and `deliberate_chunked` name each
   - "chunk size with leading or trailing whitespace": refused; RFC 9112 7.1 has no BWS there
     (chunk-size = 1*HEXDIG, chunk-ext right after it); llhttp skips spaces after the size. A
     lenient reading where a front and a back end may differ is a smuggling vector.
+  - "chunk extension without a name" (`1;=abc`, `1;`): refused; RFC 9112 7.1.1 makes
+    chunk-ext-name a token (one character at least); llhttp and h11 skip it.
   - "bare LF in chunk framing": refused (RFC 9112 7.1 requires CRLF there, and bare-LF framing
     is a known smuggling vector); h11 accepts it.
 - Request side (listed in test_differential.py, repeated here for the whole picture): an
@@ -39,6 +41,8 @@ Deliberate differences (`deliberate_response` and `deliberate_chunked` name each
   `no_host_http11` (http1_corpus.py) is sent to HAProxy by test_haproxy_oracle.py.
 """
 from __future__ import annotations
+
+import re
 
 import h11
 import httptools
@@ -275,6 +279,9 @@ def deliberate_chunked(body: bytes, ours: tuple) -> str | None:
     framing = body.replace(b"\r\n", b"")
     if b"\n" in framing and ours[0] == "invalid":
         return "bare LF in chunk framing"
+    if ours == ("invalid", "CHUNK_EXT") and any(
+            re.search(rb";[ \t]*(=|;|\r|$)", line.split(b"\r")[0] + b"\r") for line in lines):
+        return "chunk extension without a name"
     return None
 
 
