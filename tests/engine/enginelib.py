@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -20,6 +22,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def syn_dropping_port() -> Iterator[int]:
+    """A port whose listener has a full accept queue (backlog 0 and four pending connects): the
+    kernel drops every further SYN, so a connection attempt hangs until its timeout."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            f = socket.socket()
+            fillers.append(f)
+            f.setblocking(False)
+            try:
+                f.connect(full.getsockname())
+            except BlockingIOError:
+                pass
+        yield full.getsockname()[1]
+    finally:
+        for f in fillers:
+            f.close()
+        full.close()
 
 
 def wait_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, proc=None) -> None:

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from enginelib import RawClient, free_port
+from enginelib import RawClient, free_port, syn_dropping_port
 from test_http_mode import fields
 from test_tcp_more import stat_rows
 
@@ -192,27 +192,13 @@ def server_connections(port: int) -> int:
 
 
 def test_timeout_connect_to_a_server_that_never_answers(proxy_impl, tmp_path):
-    full = socket.socket()
-    full.bind(("127.0.0.1", 0))
-    full.listen(0)
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        try:
-            f.connect(full.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(f)
-    port, sock = free_port(), str(tmp_path / "s.sock")
-    proxy_impl(cfg(port, f"    server s1 127.0.0.1:{full.getsockname()[1]}", sock,
-                   backend="    retries 0\n    timeout connect 500ms"), port)
-    time.sleep(0.8)      # the readiness probe's own attempt is over
-    t0 = time.monotonic()
-    r = RawClient(port).request(path="/echo")
-    assert r.status == 503
-    assert 0.4 <= time.monotonic() - t0 < 1.5
-    for f in fillers:
-        f.close()
-    full.close()
+    with syn_dropping_port() as dead:
+        port, sock = free_port(), str(tmp_path / "s.sock")
+        proxy_impl(cfg(port, f"    server s1 127.0.0.1:{dead}", sock,
+                       backend="    retries 0\n    timeout connect 500ms"), port)
+        time.sleep(0.8)      # the readiness probe's own attempt is over
+        t0 = time.monotonic()
+        r = RawClient(port).request(path="/echo")
+        assert r.status == 503
+        assert 0.4 <= time.monotonic() - t0 < 1.5
 

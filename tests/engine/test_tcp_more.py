@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from enginelib import free_port
+from enginelib import free_port, syn_dropping_port
 
 
 def cli(sock_path: str, cmd: str) -> str:
@@ -201,32 +201,18 @@ def test_reuseport_listeners_spread_connections_over_two_workers(backends, run_c
 def test_connect_timeout_against_a_server_that_never_answers(run_cfg, tmp_path):
     """A listener whose accept queue is full drops new SYNs: the connection attempt hangs until
     `timeout connect` (no refused port here)."""
-    full = socket.socket()
-    full.bind(("127.0.0.1", 0))
-    full.listen(0)
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        try:
-            f.connect(full.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(f)
-    time.sleep(0.2)
-    port, sock = free_port(), str(tmp_path / "s.sock")
-    cfg = tcp_cfg(port, [full.getsockname()[1]], sock).replace("timeout connect 1s", "timeout connect 600ms")
-    run_cfg(cfg.replace("backend be\n", "backend be\n    retries 0\n"), port)
-    time.sleep(1.0)   # the readiness probe's own connect attempt has timed out
-    c = socket.create_connection(("127.0.0.1", port), timeout=5)
-    t0 = time.monotonic()
-    assert c.recv(10) == b""                  # closed once the connect timed out
-    assert 0.5 <= time.monotonic() - t0 < 2.0
-    rows = stat_rows(sock)
-    assert int(rows[("be", "s1")]["econ"]) >= 1
-    for f in fillers:
-        f.close()
-    full.close()
+    with syn_dropping_port() as dead:
+        time.sleep(0.2)
+        port, sock = free_port(), str(tmp_path / "s.sock")
+        cfg = tcp_cfg(port, [dead], sock).replace("timeout connect 1s", "timeout connect 600ms")
+        run_cfg(cfg.replace("backend be\n", "backend be\n    retries 0\n"), port)
+        time.sleep(1.0)   # the readiness probe's own connect attempt has timed out
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        t0 = time.monotonic()
+        assert c.recv(10) == b""                  # closed once the connect timed out
+        assert 0.5 <= time.monotonic() - t0 < 2.0
+        rows = stat_rows(sock)
+        assert int(rows[("be", "s1")]["econ"]) >= 1
 
 
 def test_bind_maxconn_makes_the_excess_wait(backends, run_cfg, tmp_path):
