@@ -219,6 +219,11 @@ class HealthService:
         """Every 100 ms: admin changes made by workers (statistics page), and ``observe``; every
         second, the statistics detail of every server again (health/publish.py)."""
         rounds = 0
+        # the baseline is taken now, before traffic: a first sample taken later would absorb
+        # the errors made in between (a server failing right after start-up)
+        for srv in self.table.servers():
+            if srv.observe and not srv.observed:
+                srv.observed = self.observe_counters(srv)
         while True:
             await asyncio.sleep(OBSERVE_PERIOD_S)
             rounds += 1
@@ -231,11 +236,15 @@ class HealthService:
                 if srv.observe and srv.check.configured and srv.check.enabled:
                     self.observe_sample(srv)
 
-    def observe_sample(self, srv: ServerRuntime) -> None:
+    def observe_counters(self, srv: ServerRuntime) -> dict[str, int]:
+        """The totals (over the workers) that ``observe`` compares between two samples."""
         c = self.table.shm.sum_counters(srv.counter_slot)
-        now = {"econ": c["failed_conns"] + c["retries"], "conn": c["connect_new"] + c["connect_reuse"],
-               "good": sum(c["http_rsp"][:4]) + c["http_rsp"][5], "bad5": c["http_rsp"][4],
-               "eresp": c["failed_resp"]}
+        return {"econ": c["failed_conns"] + c["retries"], "conn": c["connect_new"] + c["connect_reuse"],
+                "good": sum(c["http_rsp"][:4]) + c["http_rsp"][5], "bad5": c["http_rsp"][4],
+                "eresp": c["failed_resp"]}
+
+    def observe_sample(self, srv: ServerRuntime) -> None:
+        now = self.observe_counters(srv)
         prev = srv.observed
         srv.observed = now
         if not prev:
