@@ -170,6 +170,8 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False  # the SYN met the listener while it was being shut down: not refused yet
     return False
 
 
