@@ -185,7 +185,11 @@ typedef struct fl_be_info {
 /* What each worker publishes about itself (written by that worker only; a cache line each). */
 typedef struct fl_worker_state {
     uint64_t cur_conn;        /* connections this worker holds now (HAProxy's actconn is the sum) */
-    uint64_t pad[7];
+    uint64_t spliced_out;     /* bytes sent from a pipe with splice(), both directions (never reset:
+                               * a respawned worker adds to its predecessor's count) */
+    uint64_t idle_pct;        /* percent of wall time of the last sample (>= 0.5 s) spent outside the
+                               * dispatch rounds, i.e. waiting in the event loop (show info Idle_pct) */
+    uint64_t pad[5];
 } fl_worker_state_t;
 
 /* A connection slot of a server for one stream: 1 if taken, 0 when the server already has
@@ -262,6 +266,30 @@ static inline uint64_t fl_shm_total_conn(void *base)
     for (uint32_t i = 0; i < h->nb_workers; i++)
         total += __atomic_load_n(&w[i].cur_conn, __ATOMIC_RELAXED);
     return total;
+}
+
+/* Bytes every worker sent through splice pipes (TotalSplicdedBytesOut). */
+static inline uint64_t fl_shm_total_spliced_out(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    fl_worker_state_t *w = fl_shm_workers(base);
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < h->nb_workers; i++)
+        total += __atomic_load_n(&w[i].spliced_out, __ATOMIC_RELAXED);
+    return total;
+}
+
+/* Idle percentage averaged over the workers, rounded (HAProxy averages its threads'). */
+static inline uint32_t fl_shm_idle_pct(void *base)
+{
+    fl_shm_header_t *h = (fl_shm_header_t *)base;
+    fl_worker_state_t *w = fl_shm_workers(base);
+    uint64_t total = 0;
+    if (h->nb_workers == 0)
+        return 100;
+    for (uint32_t i = 0; i < h->nb_workers; i++)
+        total += __atomic_load_n(&w[i].idle_pct, __ATOMIC_RELAXED);
+    return (uint32_t)((total + h->nb_workers / 2) / h->nb_workers);
 }
 
 static inline uint64_t fl_shm_size(uint32_t nb_workers, uint32_t nb_servers, uint32_t nb_proxies,

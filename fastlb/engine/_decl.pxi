@@ -279,8 +279,12 @@ cdef extern from "fl_shm.h" nogil:
         uint64_t down_time_ms
     ctypedef struct fl_worker_state_t:
         uint64_t cur_conn
+        uint64_t spliced_out
+        uint64_t idle_pct
     fl_worker_state_t *fl_shm_workers(void *base)
     uint64_t fl_shm_total_conn(void *base)
+    uint64_t fl_shm_total_spliced_out(void *base)
+    uint32_t fl_shm_idle_pct(void *base)
     uint64_t fl_shm_next_uniq_id(void *base)
     fl_srv_state_t *fl_shm_servers(void *base)
     int fl_srv_reserve(fl_srv_state_t *s)

@@ -784,6 +784,7 @@ cdef class HttpStream(Stream):
                 r = splice(pr[0], NULL, dst.fd, NULL, in_pipe[0], SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
                 if r > 0:
                     in_pipe[0] -= <uint32_t>r
+                    w.wstate.spliced_out += <uint64_t>r
                     moved = True
                     if dir == 1:
                         self.count_out(r)

@@ -71,6 +71,9 @@ cdef class SharedState:
         self.nb_workers = nb_workers
         self.nb_servers = nb_servers
         self.nb_counters = nb_counters
+        cdef uint32_t w
+        for w in range(nb_workers):
+            fl_shm_workers(self.base)[w].idle_pct = 100   # until a worker measured a sample
 
     @property
     def generation(self):
@@ -252,6 +255,14 @@ cdef class SharedState:
     def total_connections(self):
         """Connections held by every worker now (HAProxy's actconn)."""
         return fl_shm_total_conn(self.base)
+
+    def spliced_out(self):
+        """Bytes every worker sent from splice pipes since start (TotalSplicdedBytesOut)."""
+        return fl_shm_total_spliced_out(self.base)
+
+    def idle_pct(self):
+        """Percent of the last sample the workers spent waiting for events, averaged (Idle_pct)."""
+        return fl_shm_idle_pct(self.base)
 
     def counters(self, uint32_t worker, uint32_t slot):
         """One worker's counters for one object, as a dict."""

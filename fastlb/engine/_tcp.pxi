@@ -238,6 +238,7 @@ cdef class TcpStream(Stream):
                 r = splice(d.pipe_r, NULL, dst.fd, NULL, d.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
                 if r > 0:
                     d.in_pipe -= <uint32_t>r
+                    w.wstate.spliced_out += <uint64_t>r
                     self.count(d, dir, r)
                     self.touch(dir != 0)
                     moved += r

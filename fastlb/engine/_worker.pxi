@@ -48,6 +48,9 @@ cdef class Worker:
     cdef int nqueued                      # streams of this worker waiting in a server/backend queue
     cdef uint64_t queues_tried            # `now` of the last look at the queues (retry_queues)
     cdef fl_worker_state_t *wstate        # this worker's entry in shared memory (cur_conn)
+    cdef uint64_t busy_us                 # wall time spent in dispatch rounds since start (us)
+    cdef uint64_t idle_samp_start         # mono_us() at the start of the current idle sample
+    cdef uint64_t idle_samp_busy          # busy_us at that moment
     cdef int maxconn                      # this worker's share of global maxconn (0 = none)
     cdef readonly int stopping            # soft stop: listeners closed, finish streams
     cdef uint64_t state_gen_seen
@@ -107,6 +110,8 @@ cdef class Worker:
         self.shm_base = <char *>&view[0]
         self.counters = fl_shm_counters(self.shm_base, worker_index)
         self.wstate = fl_shm_workers(self.shm_base) + worker_index
+        self.wstate.idle_pct = 100
+        self.idle_samp_start = mono_us()
         self.log_cb = None
         self.trace_cb = None
         self.trace_stride = max(1, plan.nbworkers)
@@ -145,8 +150,27 @@ cdef class Worker:
 
     def _on_tick(self):
         self.round(0)
+        self.sample_idle()
         if self.epfd >= 0:
             self._arm_tick()
+
+    cdef void sample_idle(self) noexcept:
+        """Publish the idle percentage once a sample of at least 0.5 s is complete, as HAProxy's
+        measure_idle() does per thread. Busy is the wall time inside round() (dispatching socket
+        events and timers); the rest of the loop's time is spent waiting in uvloop's poller, or in
+        the few Python services of the worker (master channel, timers of the control plane). A
+        worker too busy to tick does not publish, as an HAProxy thread that does not poll."""
+        cdef uint64_t t = mono_us()
+        cdef uint64_t samp = t - self.idle_samp_start
+        cdef uint64_t busy
+        if samp < 500000:
+            return
+        busy = self.busy_us - self.idle_samp_busy
+        if busy > samp:
+            busy = samp
+        self.wstate.idle_pct = (100 * (samp - busy) + samp // 2) // samp
+        self.idle_samp_start = t
+        self.idle_samp_busy = self.busy_us
 
     def _on_epoll(self):
         self.round(0)
@@ -313,10 +337,12 @@ cdef class Worker:
         cdef int n, i, loops = 0
         cdef Endpoint ep
         cdef list pend
-        cdef uint64_t gen
+        cdef uint64_t gen, t
+        cdef uint64_t t0 = mono_us()
         while True:
             n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout)
-            self.now = mono_ms()
+            t = mono_us()
+            self.now = t // 1000        # = mono_ms(), from the same clock read
             gen = (<fl_shm_header_t *>self.shm_base).generation
             if gen != self.state_gen_seen:
                 self.state_gen_seen = gen
@@ -356,6 +382,7 @@ cdef class Worker:
                 break
         if self.stopping:
             self._check_idle_exit()
+        self.busy_us += mono_us() - t0
 
     cdef void sync_paused(self) noexcept:
         """Pause or resume listeners as the frontends' shared `paused` flags say. Only this path

@@ -6,8 +6,9 @@ frontend) and this process (descriptor limits, dropped log lines, rates sampled 
 Features fastlb does not have are reported as HAProxy reports them when they are unused: no TLS
 (SSL counters 0), no compression (0, zlib memory NaN), no peers, resolvers, log forwarding or busy
 polling (0), no rate limits (limits 0 = none). Families fastlb has no data for are left out:
-memory pools, tasks and run queue, idle time, spliced bytes. Used and free pipes are the
-answering worker's pipe pool, as HAProxy's are the answering worker process's.
+memory pools, tasks and run queue. Used and free pipes are the answering worker's pipe pool, as
+HAProxy's are the answering worker process's; idle time (averaged) and spliced bytes (summed) are
+every worker's, from shared memory.
 """
 from __future__ import annotations
 
@@ -99,6 +100,8 @@ def process_families(plan: Any, shm: Any, rates: RateTracker,
         ("limit_http_comp", "gauge", "Limit of the compression rate (0: none)", 0),
         ("current_zlib_memory", "gauge", "Memory used by zlib (no zlib in fastlb)", "NaN"),
         ("max_zlib_memory", "gauge", "Limit of the memory used by zlib", "NaN"),
+        ("idle_time_percent", "gauge", "Percent of the last sample the workers spent waiting for events",
+         shm.idle_pct()),
         ("stopping", "gauge", "1 while the process stops softly", 0),
         ("jobs", "gauge", "Connections and listeners of the process", cur + len(plan.listeners)),
         ("unstoppable_jobs", "gauge", "Jobs a soft stop must wait for", 0),
@@ -109,6 +112,8 @@ def process_families(plan: Any, shm: Any, rates: RateTracker,
         ("busy_polling_enabled", "gauge", "1 when busy polling is on (never in fastlb)", 0),
         ("failed_resolutions", "counter", "Failed DNS resolutions (no resolvers in fastlb)", 0),
         ("bytes_out_total", "counter", "Bytes sent to clients", sum(c["bytes_out"] for c in fe_counts)),
+        ("spliced_bytes_out_total", "counter", "Bytes sent from splice pipes by every worker",
+         shm.spliced_out()),
         ("bytes_out_rate", "gauge", "Bytes sent to clients over the last second", r(p, "bytes_out")),
         ("recv_logs_total", "counter", "Log lines received by log forwarding (none in fastlb)", 0),
         ("start_time_seconds", "gauge", "Start time of the process (unix seconds)", start),
