@@ -224,3 +224,19 @@ class ThreadBackend:
     def close(self) -> None:
         self.stopping = True
         self.sock.close()
+
+
+def cli(path: str, command: str) -> str:
+    """One command on a stats socket (UNIX path), its whole answer."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(command.encode() + b"\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out.decode()
+
+
+def show_info(path: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in cli(path, "show info").splitlines() if ": " in line)
