@@ -636,19 +636,10 @@ def kw_stats_refresh(ctx: Ctx, words: list[str]) -> None:
 def kw_stats_admin(ctx: Ctx, words: list[str]) -> None:
     if len(words) < 4 or words[2] not in ("if", "unless"):
         raise KeywordError("'stats admin' requires either 'if' or 'unless' followed by a condition.")
-    from ..stats.admin import unsupported_in_condition
-
     st = _stats(ctx)
     st["enabled"] = True
-    cond = condition(ctx, words[2:], "'stats admin' condition")
-    problem = unsupported_in_condition(cond, ctx.px.lst("acls")) if cond is not None else None
-    if problem:
-        raise KeywordError(
-            f"'stats admin' condition uses {problem}, which fastlb cannot evaluate on the statistics "
-            "page (it supports TRUE, FALSE, LOCALHOST, HTTP, METH_*, and ACLs on src, http_auth and "
-            "http_auth_group)."
-        )
-    st["admin"] = cond
+    # evaluated by the engine on the page's requests, like an http-request condition
+    st["admin"] = condition(ctx, words[2:], "'stats admin' condition")
 
 
 def _stats_flag(field: str):

@@ -52,6 +52,7 @@ DEF F_FHDR_CNT = 40    # req.fhdr_cnt: header lines (hdr_cnt counts comma-separa
 DEF F_RES_FHDR_CNT = 41
 DEF F_SSL_HELLO_TYPE = 42  # req.ssl_hello_type: handshake type of a TLS record (1: ClientHello)
 DEF F_PROTO_HTTP = 43  # req.proto_http: an HTTP stream, or tcp bytes holding a request head
+DEF F_HTTP_AUTH_GROUP = 44  # http_auth_group(userlist): groups of the user of valid Basic credentials
 
 # three-valued ACL results while the content of a tcp stream is inspected (HAProxy's ACL_TEST_*)
 DEF T_FAIL = 0
@@ -513,6 +514,9 @@ cdef list fetch_l7(HttpStream h, Fetch f):
         return [h.nreq == 1]
     if f.kind == F_HTTP_AUTH:
         return [basic_auth_user(h, f.const) is not None]
+    if f.kind == F_HTTP_AUTH_GROUP:
+        user = basic_auth_user(h, f.const[0])
+        return [] if user is None else f.const[1].get(user, [])
     return []
 
 

@@ -28,6 +28,7 @@ _BASE_FETCHES = {
     "srv_is_up": (F_SRV_IS_UP, "bool"), "connslots": (F_CONNSLOTS, "int"), "queue": (F_QUEUE, "int"),
     "status": (F_STATUS, "int"),
     "http_auth": (F_HTTP_AUTH, "bool"), "req.proto_http": (F_PROTO_HTTP, "bool"),
+    "http_auth_group": (F_HTTP_AUTH_GROUP, "str"),
     "req.rdp_cookie": (F_RDP_COOKIE, "str"), "rdp_cookie": (F_RDP_COOKIE, "str"),
     "req_rdp_cookie": (F_RDP_COOKIE, "str"), "req.rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
     "rdp_cookie_cnt": (F_RDP_COOKIE_CNT, "int"),
@@ -109,6 +110,11 @@ cdef Fetch make_fetch(Worker w, str name, tuple args):
         if not args or args[0] not in w.userlists:
             raise RuleCompileError(f"http_auth: no such userlist '{args[0] if args else ''}'")
         f.const = w.userlists[args[0]]
+    elif kind == F_HTTP_AUTH_GROUP:
+        if not args or args[0] not in w.userlists:
+            raise RuleCompileError(f"http_auth_group: no such userlist '{args[0] if args else ''}'")
+        # (users, user name bytes -> its group names as bytes): the ACL's values are groups
+        f.const = (w.userlists[args[0]], w.usergroups[args[0]])
     elif kind == F_SRV_IS_UP:
         if not args or "/" not in args[0]:
             raise RuleCompileError("srv_is_up needs <backend>/<server>")

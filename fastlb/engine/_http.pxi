@@ -103,6 +103,8 @@ cdef class HttpStream(Stream):
     cdef int again
     cdef uint32_t svc_head_len
     cdef object svc_cb
+    cdef bint svc_stats                # the service is a stats page: tell it the `stats admin` verdict
+    cdef Cond svc_admin                # ... from this condition (None: no admin rights)
     cdef str svc_label             # log's server name of a service answer: <STATS>, <PROMEX>
     cdef object unique_id          # unique-id-header: this request's id (str), else None
     cdef char ck_req               # request cookie state for the log (N/I/D/V)
@@ -387,7 +389,7 @@ cdef class HttpStream(Stream):
         if fe.service_uri is not None and self.target_has_prefix(fe.service_uri):
             self.be = None
             self.svc_label = "<STATS>"
-            self.run_service_cb(fe.service_cb, head_len)
+            self.run_service_cb(fe.service_cb, head_len, True, fe.stats_admin)
             return
         be = fe.default_backend
         if fe.router is not None:
@@ -721,7 +723,7 @@ cdef class HttpStream(Stream):
             # parse the head again: the shared header array may hold another stream's headers
             fl_http_msg_init(&self.req, self.w.hdrs, <uint16_t>self.w.hdr_cap)
             fl_http_parse_request(self.rq.data + self.rq.head, self.rq.len, &self.req, NULL)
-            self.run_service_cb(self.svc_cb, self.svc_head_len)
+            self.run_service_cb(self.svc_cb, self.svc_head_len, self.svc_stats, self.svc_admin)
             return True
         return got
 
@@ -1462,11 +1464,13 @@ cdef class HttpStream(Stream):
         self.be = be
         be.cnt.intercepted += 1
         self.svc_label = "<STATS>"
-        self.run_service_cb(be.service_cb, head_len)
+        self.run_service_cb(be.service_cb, head_len, True, be.stats_admin)
 
-    cdef void run_service_cb(self, object cb, uint32_t head_len) noexcept:
+    cdef void run_service_cb(self, object cb, uint32_t head_len, bint stats=False, Cond admin=None) noexcept:
         """Hand the request to a Python service (stats page, Prometheus...). A request body
-        (stats admin forms) must fit in the buffer; it is passed whole."""
+        (stats admin forms) must fit in the buffer; it is passed whole. A stats page (`stats`)
+        also gets the verdict of its `stats admin` condition, evaluated by the engine on the
+        complete request as any http-request condition (HAProxy evaluates it on the request too)."""
         cdef int64_t cl = self.req.content_length
         cdef bytes body = b""
         cdef bytes page
@@ -1483,6 +1487,8 @@ cdef class HttpStream(Stream):
                 # wait for the rest of the body
                 self.svc_cb = cb
                 self.svc_head_len = head_len
+                self.svc_stats = stats
+                self.svc_admin = admin
                 self.rq_state = RQ_SVC_WAIT
                 self.exp_cli = self.w.now + self.fe.t_client if self.fe.t_client else 0
                 return
@@ -1502,6 +1508,11 @@ cdef class HttpStream(Stream):
             "frontend": self.fe.name,
             "backend": self.be.name if self.be is not None else self.fe.name,
         }
+        if stats:
+            try:
+                request["stats_admin"] = admin is not None and admin.eval(self)
+            except Exception:
+                request["stats_admin"] = False
         try:
             page = cb(request)
         except Exception:

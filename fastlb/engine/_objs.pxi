@@ -72,6 +72,7 @@ cdef class XffConf:
 cdef class Router
 cdef class Stream
 cdef class ProxyRules
+cdef class Cond
 cdef class CookieConf
 
 
@@ -174,6 +175,7 @@ cdef class BackendRt:
     cdef object lb_expr                  # SampleExpr of `balance hash <expr>`, or None
     cdef int same_proxy                  # a listen section: rules already run as frontend
     cdef object service_cb               # callable(request: dict) -> bytes (a full HTTP response)
+    cdef Cond stats_admin                # `stats admin if|unless <cond>` of the proxy, or None
 
     cdef void index_servers(self) noexcept:
         cdef ServerRt s
@@ -236,6 +238,7 @@ cdef class FrontendRt:
     cdef uint64_t inspect_delay         # tcp-request inspect-delay (ms), 0 = none
     cdef bytes service_uri              # "stats enable" on the frontend: requests under this path...
     cdef object service_cb              # ...are answered by callable(request: dict) -> bytes
+    cdef Cond stats_admin               # `stats admin if|unless <cond>` of the proxy, or None
     cdef bint want_bsrc                 # logs print %bi/%bp: note server connections' source
     cdef object uid_cb                  # unique-id-header: callable(fields) -> unique id (str)
     cdef bytes uid_header               # b"<unique-id-header>: "

@@ -121,6 +121,7 @@ cdef void build_runtime(Worker w, plan) except *:
         acls = compile_acls(w, fp.conf)
         fe.router = compile_router(w, fp.conf, acls)
         fe.rules = compile_proxy_rules(w, fp.conf, acls)
+        fe.stats_admin = compile_stats_admin(w, fp.conf, acls)
         fe.log_on = bool(fp.conf.logs)
         fe.req_captures = [(c.name.lower().encode(), c.length) for c in fp.conf.captures if c.kind == "request"]
         fe.rsp_captures = [(c.name.lower().encode(), c.length) for c in fp.conf.captures if c.kind == "response"]
@@ -145,6 +146,7 @@ cdef void build_runtime(Worker w, plan) except *:
         be.same_proxy = be.plan.conf.kind == "listen"
         acls = compile_acls(w, be.plan.conf)
         be.rules = compile_proxy_rules(w, be.plan.conf, acls)
+        be.stats_admin = compile_stats_admin(w, be.plan.conf, acls)
         be.persist_rules = [(1 if r.action == "force-persist" else 2, compile_cond(w, r.condition, acls))
                             for r in be.plan.conf.persist_rules] or None
         be.stick_rules = compile_stick_rules(w, be.plan.conf, acls, w.stick_tables) or None
@@ -162,6 +164,17 @@ cdef void build_runtime(Worker w, plan) except *:
     # the states above were read while the master may already write them (a CLI command right
     # after start): refresh once more at the first round instead of trusting the build
     w.state_gen_seen = (<fl_shm_header_t *>w.shm_base).generation - 1
+
+
+cdef Cond compile_stats_admin(Worker w, proxy, dict acls):
+    """The `stats admin` condition of a proxy, compiled like its http-request conditions."""
+    st = proxy.stats
+    if st is None or not st.enabled or st.admin is None:
+        return None
+    try:
+        return compile_cond(w, st.admin, acls)
+    except RuleCompileError as exc:
+        raise RuleCompileError(f"proxy '{proxy.name}' : 'stats admin' condition : {exc}") from None
 
 
 cdef XffConf make_xff(ff):

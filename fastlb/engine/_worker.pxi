@@ -68,6 +68,7 @@ cdef class Worker:
     cdef fl_http_hdr *hdrs                # scratch header array for parsing (maxhdr entries)
     cdef dict services                    # use-service name -> callable(request) -> bytes
     cdef dict userlists                   # name -> {user: (password, insecure)}
+    cdef dict usergroups                  # name -> {user (bytes): [group (bytes), ...]}
     cdef dict stick_tables                # name -> StickTable (shared by every worker)
     cdef readonly list load_warnings      # rules left out at build time (the master prints them)
 
@@ -118,6 +119,9 @@ cdef class Worker:
         self.services = {}
         self.userlists = {ul.name: {u.name: (u.password, u.insecure) for u in ul.users}
                           for ul in plan.config.userlists}
+        self.usergroups = {ul.name: {u.name.encode("latin-1"): [
+            g.encode("latin-1") for g in sorted(set(u.groups) | {g for g, names in ul.groups.items() if u.name in names})]
+            for u in ul.users} for ul in plan.config.userlists}
         if stick_tables is None:
             from fastlb.runtime.shm import make_stick_tables
             stick_tables = make_stick_tables(plan.stick_tables)

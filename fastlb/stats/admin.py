@@ -1,29 +1,19 @@
-"""``stats auth`` / ``stats admin if <cond>`` checks and the page's admin actions.
+"""``stats auth`` credentials and the page's admin actions.
 
-The general ACL engine belongs to the request rules; the stats page needs conditions on requests
-that are already parsed into a dict (engine service hook), so this module evaluates the subset
-that stats configurations use in practice:
-  - predefined ACLs TRUE, FALSE, LOCALHOST, HTTP, METH_GET/POST/HEAD...,
-  - named or anonymous ACLs on ``src`` (addresses and networks, ``-f`` files not read),
-  - ``http_auth(<userlist>)`` and ``http_auth_group(<userlist>) <groups>`` (insecure-password
-    users, and crypt(3) hashes when the ``crypt`` module is available).
-Anything else is refused at load (``unsupported_in_condition``, called by the ``stats admin``
-keyword), with the file and line, rather than silently never granting admin rights.
+The ``stats admin if|unless <cond>`` condition is compiled and evaluated by the engine, as any
+http-request condition (every fetch, ACL and predefined ACL the engine runs: ``TRUE``,
+``LOCALHOST``, ``src``, ``hdr()``, ``http_auth``, ``http_auth_group``...), on the request that
+reaches the page; the page receives the verdict as ``request["stats_admin"]``
+(fastlb/engine/_http.pxi, run_service_cb). A condition the engine cannot run stops the start-up,
+as a rule would.
 """
 from __future__ import annotations
 
 import base64
-import ipaddress
 import time
 from typing import Any
 
-from ..config.model import AclDef, Condition, Config, Proxy
 from .live import ADMF_DRAIN, ADMF_MAINT, ST_RUNNING, ST_STARTING, live_servers
-
-_METHOD_ACLS = {
-    "METH_CONNECT": b"CONNECT", "METH_DELETE": b"DELETE", "METH_GET": b"GET", "METH_HEAD": b"HEAD",
-    "METH_OPTIONS": b"OPTIONS", "METH_POST": b"POST", "METH_PUT": b"PUT", "METH_TRACE": b"TRACE",
-}
 
 
 def basic_credentials(request: dict) -> tuple[str, str] | None:
@@ -39,143 +29,6 @@ def basic_credentials(request: dict) -> tuple[str, str] | None:
                 return None
             return (user, pw) if sep else None
     return None
-
-
-def _check_password(stored: str | None, insecure: bool, given: str) -> bool:
-    if stored is None:
-        return False
-    if insecure:
-        return stored == given
-    try:
-        import crypt  # deprecated in 3.11, gone in 3.13: then only insecure-password users work
-    except ImportError:
-        return False
-    return crypt.crypt(given, stored) == stored
-
-
-def userlist_auth(config: Config, listname: str, request: dict, groups: tuple[str, ...] = ()) -> bool:
-    creds = basic_credentials(request)
-    ul = config.userlist(listname)
-    if creds is None or ul is None:
-        return False
-    for u in ul.users:
-        if u.name == creds[0] and _check_password(u.password, u.insecure, creds[1]):
-            if not groups:
-                return True
-            member_of = set(u.groups) | {g for g, names in ul.groups.items() if u.name in names}
-            return bool(member_of & set(groups))
-    return False
-
-
-def _client_ip(request: dict) -> ipaddress._BaseAddress | None:
-    try:
-        ip = ipaddress.ip_address(request.get("client", ""))
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    return ip
-
-
-def _acl_matches(acl: AclDef, request: dict, config: Config) -> bool:
-    if acl.fetch == "src":
-        ip = _client_ip(request)
-        if ip is None:
-            return False
-        for v in acl.values:
-            try:
-                if ip in ipaddress.ip_network(v, strict=False):
-                    return True
-            except ValueError:
-                continue
-        return False
-    if acl.fetch == "http_auth" and acl.fetch_args:
-        return userlist_auth(config, acl.fetch_args[0], request)
-    if acl.fetch == "http_auth_group" and acl.fetch_args:
-        return userlist_auth(config, acl.fetch_args[0], request, tuple(acl.values))
-    return False
-
-
-#: The predefined ACLs this module evaluates.
-PREDEFINED = frozenset({"TRUE", "FALSE", "LOCALHOST", "HTTP", *_METHOD_ACLS})
-
-
-def _acl_problem(acl: AclDef) -> str | None:
-    """Why this module cannot evaluate `acl`, or None."""
-    if acl.converters:
-        return "converters"
-    if acl.fetch == "src":
-        if acl.pattern_files:
-            return "pattern files (-f)"
-        if acl.matcher not in (None, "ip"):
-            return f"the match method '-m {acl.matcher}'"
-        for v in acl.values:
-            try:
-                ipaddress.ip_network(v, strict=False)
-            except ValueError:
-                return f"the value '{v}'"
-        return None
-    if acl.fetch in ("http_auth", "http_auth_group") and acl.fetch_args:
-        return None
-    return f"the fetch '{acl.fetch}'"
-
-
-def unsupported_in_condition(cond: Condition, acls: list[AclDef]) -> str | None:
-    """What a ``stats admin`` condition uses that the page cannot evaluate (None: all of it is
-    supported): predefined ACLs out of PREDEFINED, ACLs on other fetches than ``src``,
-    ``http_auth`` and ``http_auth_group``, or with converters, pattern files or match methods."""
-    for conj in cond.terms:
-        for term in conj:
-            if term.predefined:
-                if term.acl not in PREDEFINED:
-                    return f"the predefined ACL '{term.acl}'"
-                continue
-            defs = [term.anonymous] if term.anonymous is not None else [a for a in acls if a.name == term.acl]
-            for acl in defs:
-                problem = _acl_problem(acl)
-                if problem:
-                    where = f"ACL '{acl.name}'" if acl.name else "an anonymous ACL"
-                    return f"{problem} in {where}"
-    return None
-
-
-def _predefined(name: str, request: dict) -> bool:
-    if name == "TRUE":
-        return True
-    if name == "LOCALHOST":
-        ip = _client_ip(request)
-        return ip is not None and ip.is_loopback
-    if name == "HTTP":
-        return True
-    if name in _METHOD_ACLS:
-        return request.get("method") == _METHOD_ACLS[name]
-    return False  # FALSE and everything not evaluable here
-
-
-def evaluate(cond: Condition | None, proxy: Proxy, config: Config, request: dict) -> bool:
-    """An ``if``/``unless`` condition on a request (None = no condition = false for admin)."""
-    if cond is None:
-        return False
-    result = False
-    for conj in cond.terms:
-        ok = True
-        for term in conj:
-            if term.predefined:
-                v = _predefined(term.acl, request)
-            elif term.anonymous is not None:
-                v = _acl_matches(term.anonymous, request, config)
-            else:
-                defs = [a for a in proxy.acls if a.name == term.acl]
-                v = any(_acl_matches(a, request, config) for a in defs)
-            if term.negate:
-                v = not v
-            if not v:
-                ok = False
-                break
-        if ok:
-            result = True
-            break
-    return (not result) if cond.negate_unless else result
 
 
 #: Admin actions of the page: new admin flags from the old ones.

@@ -230,3 +230,72 @@ def test_hide_version_and_show_legends_on_the_page(stack, tmp_path):
         assert "<title>Statistics Report for HAProxy</title>" in page
         theirs = _legends(page)
         assert [re.sub(r":\d+,", ":N,", t) for t in theirs] == [re.sub(r":\d+,", ":N,", t) for t in got]
+
+
+ADMIN_CONFIG = """
+global
+    nbthread 1
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 1s
+userlist ops
+    group admins users alice
+    user alice insecure-password wonder
+    user bob insecure-password builder
+frontend fe
+    bind 127.0.0.1:{p0}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{b0}
+    server s2 127.0.0.1:{b1}
+listen stats
+    bind 127.0.0.1:{p1}
+    stats enable
+    stats uri /stats
+    {admin}
+"""
+
+ALICE = {"Authorization": "Basic YWxpY2U6d29uZGVy"}   # alice:wonder, in group admins
+BOB = {"Authorization": "Basic Ym9iOmJ1aWxkZXI="}     # bob:builder, in no group
+
+
+#: (stats lines, headers of a request granted admin rights or None, headers of one refused or None)
+ADMIN_CASES = {
+    "TRUE": ("stats admin if TRUE", {}, None),
+    "LOCALHOST": ("stats admin if LOCALHOST", {}, None),
+    "src acl": ("acl local src 127.0.0.0/8\n    stats admin if local", {}, None),
+    "src not matching": ("stats admin if { src 10.0.0.0/8 }", None, {}),
+    "hdr": ("stats admin if { hdr(x-admin) -m str yes }", {"X-Admin": "yes"}, {"X-Admin": "no"}),
+    "hdr_sub unless": ("stats admin unless { hdr_sub(user-agent) -i robot }", {"User-Agent": "curl"},
+                       {"User-Agent": "a RoBoT"}),
+    "and, method": ("acl adm hdr(x-admin) yes\n    stats admin if adm METH_POST LOCALHOST",
+                    {"X-Admin": "yes"}, {}),
+    "http_auth_group": ("acl ops http_auth_group(ops) admins\n    stats admin if ops", ALICE, BOB),
+}
+
+
+@pytest.mark.parametrize("impl", ["fastlb", "haproxy"] if HAPROXY else ["fastlb"])
+@pytest.mark.parametrize("case", list(ADMIN_CASES))
+def test_stats_admin_conditions_like_haproxy(stack, impl, case):
+    """HAProxy's usual ``stats admin`` conditions, evaluated on the real request that posts the
+    admin form: the granted request puts s1 into maintenance (and traffic leaves it), the refused
+    one is answered DENY and changes nothing; haproxy 2.6 answers the same."""
+    admin, granted, refused = ADMIN_CASES[case]
+    _, v = stack.start(ADMIN_CONFIG, admin=admin, wait=1, cmd=[HAPROXY] if impl == "haproxy" else None)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    if refused is not None:
+        status, headers, _ = http(v["p1"], "POST", "/stats", body=b"s=s1&action=maint&b=be",
+                                  headers=form | refused)
+        assert status == 303 and headers["location"].endswith("/stats;st=DENY"), headers
+        _, rows = csv_rows(http(v["p1"], target="/stats;csv")[2].decode())
+        assert rows[("be", "s1")]["status"] == "no check"
+    if granted is not None:
+        status, headers, _ = http(v["p1"], "POST", "/stats", body=b"s=s1&action=maint&b=be",
+                                  headers=form | granted)
+        assert status == 303 and headers["location"].endswith("/stats;st=DONE"), headers
+        time.sleep(0.1)
+        assert set(send(v["p0"], 4)) == {f"srv={v['b1']}"}
+        _, rows = csv_rows(http(v["p1"], target="/stats;csv")[2].decode())
+        assert rows[("be", "s1")]["status"] == "MAINT"
