@@ -9,10 +9,11 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
-from statlib import http
+from statlib import free_port, http
 
 from fastlb.version import __version__
 
@@ -299,3 +300,12 @@ def test_stats_admin_conditions_like_haproxy(stack, impl, case):
         assert set(send(v["p0"], 4)) == {f"srv={v['b1']}"}
         _, rows = csv_rows(http(v["p1"], target="/stats;csv")[2].decode())
         assert rows[("be", "s1")]["status"] == "MAINT"
+
+
+def test_stats_admin_condition_the_engine_cannot_run_stops_the_start(fastlb, tmp_path):
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(ADMIN_CONFIG.format(p0=free_port(), p1=free_port(), b0=free_port(), b1=free_port(),
+                                       admin="stats admin if { src,ipmask(24) 127.0.0.0 }"))
+    p = subprocess.run([*fastlb, "-f", str(cfg), "-db"], capture_output=True, text=True, timeout=30, check=False)
+    assert p.returncode != 0
+    assert "proxy 'stats' : 'stats admin' condition : converter 'ipmask(24)'" in p.stdout + p.stderr
